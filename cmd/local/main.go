@@ -1,0 +1,179 @@
+// Command local serves the function over plain HTTP on a loopback address,
+// as `sam local start-api` does, so a page can be tried against it.
+//
+// With ILOS_SECRET_ID unset it runs on an embedded default that needs no AWS
+// account and no ilos key: an in-process Secrets Manager (speaking the real
+// wire protocol, so the real SDK client reads it), an in-process ilos, and a
+// demo key generated at start. With ILOS_SECRET_ID set it reads the same
+// variables as the Lambda function and talks to real Secrets Manager and
+// ilos.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ilostoken/ilostoken/config"
+	"github.com/ilostoken/ilostoken/ilos/ilostest"
+	"github.com/ilostoken/ilostoken/internal/app"
+	"github.com/ilostoken/ilostoken/secrets/secretstest"
+)
+
+// demoSecretID names the secret the embedded default stores the demo key
+// under.
+const demoSecretID = "ilos/demo"
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000",
+		"loopback address to listen on")
+	flag.Parse()
+
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(),
+		os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if err := run(ctx, *addr, os.LookupEnv, logger); err != nil {
+		logger.Error("local server failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, addr string,
+	lookup func(string) (string, bool), logger *slog.Logger) error {
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	origins := fmt.Sprintf("%s,http://localhost:%d", base,
+		ln.Addr().(*net.TCPAddr).Port)
+
+	cfg, awsCfg, cleanup, err := settings(ctx, origins, lookup)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer cleanup()
+
+	parts, err := app.New(cfg, awsCfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           parts.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	origin := cfg.AllowedOrigins[0]
+	fmt.Fprintf(os.Stdout, "Serving on %s\nTry:\n"+
+		"  curl -X POST -H 'Origin: %s' %s/token\n", base, origin, base)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(),
+		5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// listen opens addr, which must be a loopback address: the local server
+// has no authentication of its own.
+func listen(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" &&
+		(ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("listen address %q is not loopback", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
+
+// settings returns the configuration and AWS settings to run on: the
+// environment's when ILOS_SECRET_ID is set, else the embedded default.
+func settings(ctx context.Context, origins string,
+	lookup func(string) (string, bool)) (config.Config, aws.Config,
+	func(), error) {
+	if v, _ := lookup(config.EnvSecretID); v != "" {
+		cfg, err := config.Parse(lookup)
+		if err != nil {
+			return config.Config{}, aws.Config{}, nil, err
+		}
+		awsCfg, err := app.LoadAWSConfig(ctx)
+		if err != nil {
+			return config.Config{}, aws.Config{}, nil, err
+		}
+		return cfg, awsCfg, func() {}, nil
+	}
+	return demo(origins, lookup)
+}
+
+// demo starts the in-process Secrets Manager and ilos, stores a fresh demo
+// key in the one and registers it with the other. Origins are the allowed
+// origins unless the environment sets them; it may set every variable but
+// ILOS_SECRET_ID and ILOS_API_URL.
+func demo(origins string, lookup func(string) (string, bool)) (
+	config.Config, aws.Config, func(), error) {
+	key := rand.Text()
+	ilosSrv := ilostest.NewServer()
+	ilosSrv.AddKey(key)
+	sm := secretstest.NewServer()
+	value, err := json.Marshal(map[string]string{
+		"organization": key,
+		"user":         key,
+	})
+	if err != nil {
+		return config.Config{}, aws.Config{}, nil, err
+	}
+	sm.SetString(demoSecretID, string(value))
+	cleanup := func() {
+		sm.Close()
+		ilosSrv.Close()
+	}
+
+	env := map[string]string{
+		config.EnvAllowedOrigins: origins,
+	}
+	for _, name := range config.Names() {
+		if v, ok := lookup(name); ok && v != "" {
+			env[name] = v
+		}
+	}
+	env[config.EnvSecretID] = demoSecretID
+	env[config.EnvAPIURL] = ilosSrv.URL()
+	cfg, err := config.Parse(func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	})
+	if err != nil {
+		cleanup()
+		return config.Config{}, aws.Config{}, nil, err
+	}
+	return cfg, sm.AWSConfig(), cleanup, nil
+}

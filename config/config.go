@@ -1,0 +1,283 @@
+// Package config reads the function's configuration from the environment.
+//
+// It parses every variable once, at start-up, through a lookup function so
+// that tests pass a map, and reports every missing or invalid variable in one
+// error. The environment carries the secret's name or ARN, never its value,
+// and no error from this package echoes a value it was given for an option
+// that might be sensitive.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ilostoken/ilostoken/handler"
+	"github.com/ilostoken/ilostoken/ilos"
+	"github.com/ilostoken/ilostoken/secrets"
+)
+
+// The environment variables the function reads. [Names] lists them all; the
+// deployment template declares the same set.
+const (
+	EnvSecretID       = "ILOS_SECRET_ID"
+	EnvKeyType        = "ILOS_KEY_TYPE"
+	EnvAllowedOrigins = "ALLOWED_ORIGINS"
+	EnvAPIURL         = "ILOS_API_URL"
+	EnvTokenOptions   = "ILOS_TOKEN_OPTIONS"
+	EnvClientOptions  = "CLIENT_OPTIONS"
+	EnvSecretCacheTTL = "SECRET_CACHE_TTL"
+	EnvTimeout        = "ILOS_TIMEOUT"
+)
+
+// Names returns the name of every environment variable [Parse] reads, in a
+// fixed order.
+func Names() []string {
+	return []string{
+		EnvSecretID,
+		EnvKeyType,
+		EnvAllowedOrigins,
+		EnvAPIURL,
+		EnvTokenOptions,
+		EnvClientOptions,
+		EnvSecretCacheTTL,
+		EnvTimeout,
+	}
+}
+
+// Defaults applied by [Parse] to unset variables.
+const (
+	DefaultKeyType        = secrets.KeyTypeOrganization
+	DefaultSecretCacheTTL = 5 * time.Minute
+	DefaultTimeout        = 8 * time.Second
+)
+
+// Bounds on the durations an operator may set.
+const (
+	MinSecretCacheTTL = time.Second
+	MaxSecretCacheTTL = 24 * time.Hour
+	MinTimeout        = 100 * time.Millisecond
+	MaxTimeout        = 60 * time.Second
+)
+
+// Wildcard is the [EnvAllowedOrigins] value that allows every origin. It is
+// honoured only when it is the whole value.
+const Wildcard = "*"
+
+// Config is the parsed configuration.
+type Config struct {
+	// SecretID is the name or ARN of the Secrets Manager secret that holds
+	// the ilos key.
+	SecretID string
+
+	// KeyType picks the key out of a JSON secret value.
+	KeyType secrets.KeyType
+
+	// AllowedOrigins are the exact browser origins allowed to ask for a
+	// token, or the single entry [Wildcard].
+	AllowedOrigins []string
+
+	// APIURL is the ilos API's base URL.
+	APIURL *url.URL
+
+	// TokenOptions are the operator's fixed ilos options, sent with every
+	// request. Nil when unset.
+	TokenOptions ilos.Options
+
+	// ClientOptions are the ilos fields a browser may set in its request
+	// body. Empty when unset: the browser may set nothing.
+	ClientOptions []string
+
+	// SecretCacheTTL is how long the key is kept in memory.
+	SecretCacheTTL time.Duration
+
+	// Timeout bounds one call to ilos.
+	Timeout time.Duration
+}
+
+// Parse reads the configuration through lookup, which reports a variable's
+// value and whether it is set (os.LookupEnv, or a map in tests). Unset and
+// empty variables are treated alike. The error joins one error per missing
+// or invalid variable, each naming it.
+func Parse(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	var errs []error
+	fail := func(name, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
+	}
+	cfg := Config{
+		KeyType:        DefaultKeyType,
+		SecretCacheTTL: DefaultSecretCacheTTL,
+		Timeout:        DefaultTimeout,
+	}
+
+	cfg.SecretID = get(EnvSecretID)
+	if cfg.SecretID == "" {
+		fail(EnvSecretID, "required: the name or ARN of the secret")
+	}
+
+	if v := get(EnvKeyType); v != "" {
+		t, err := secrets.ParseKeyType(v)
+		if err != nil {
+			fail(EnvKeyType, "want %q or %q", secrets.KeyTypeOrganization,
+				secrets.KeyTypeUser)
+		}
+		cfg.KeyType = t
+	}
+
+	origins, err := ParseOrigins(get(EnvAllowedOrigins))
+	if err != nil {
+		fail(EnvAllowedOrigins, "%v", err)
+	}
+	cfg.AllowedOrigins = origins
+
+	rawURL := get(EnvAPIURL)
+	if rawURL == "" {
+		rawURL = ilos.DefaultBaseURL
+	}
+	cfg.APIURL, err = ilos.ParseBaseURL(rawURL)
+	if err != nil {
+		fail(EnvAPIURL, "%v", err)
+	}
+
+	if v := get(EnvTokenOptions); v != "" {
+		cfg.TokenOptions, err = ilos.ParseOptions([]byte(v))
+		if err != nil {
+			fail(EnvTokenOptions, "%v", err)
+		}
+	}
+
+	cfg.ClientOptions, err = parseClientOptions(get(EnvClientOptions))
+	if err != nil {
+		fail(EnvClientOptions, "%v", err)
+	}
+
+	if v := get(EnvSecretCacheTTL); v != "" {
+		cfg.SecretCacheTTL, err = parseDuration(v,
+			MinSecretCacheTTL, MaxSecretCacheTTL)
+		if err != nil {
+			fail(EnvSecretCacheTTL, "%v", err)
+		}
+	}
+
+	if v := get(EnvTimeout); v != "" {
+		cfg.Timeout, err = parseDuration(v, MinTimeout, MaxTimeout)
+		if err != nil {
+			fail(EnvTimeout, "%v", err)
+		}
+	}
+
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %w",
+			errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// ParseOrigins parses a comma-separated list of exact origins, each a scheme,
+// a host and an optional port, such as "https://app.example.com". Hosts are
+// lowercased, as browsers send them; a default port is dropped. The value
+// [Wildcard] alone allows every origin.
+func ParseOrigins(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("required: a comma-separated list of origins")
+	}
+	if strings.TrimSpace(s) == Wildcard {
+		return []string{Wildcard}, nil
+	}
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		o, err := parseOrigin(part)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("required: a comma-separated list of origins")
+	}
+	return out, nil
+}
+
+func parseOrigin(s string) (string, error) {
+	if s == Wildcard {
+		return "", errors.New(`"*" is allowed only as the whole value`)
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an origin like https://app.example.com",
+			s)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", fmt.Errorf("%q: scheme must be https or http", s)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("%q: an origin has no path, query or user", s)
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "https" && port == "443") ||
+		(u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	origin := u.Scheme + "://" + host
+	if port != "" {
+		origin += ":" + port
+	}
+	return origin, nil
+}
+
+func parseClientOptions(s string) ([]string, error) {
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			continue
+		case !ilos.IsField(name):
+			return nil, fmt.Errorf("%q is not a documented ilos option",
+				name)
+		case !handler.BrowserSettable(name):
+			return nil, fmt.Errorf("%q may be set only by the server", name)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// parseDuration accepts a Go duration ("90s", "5m") or a whole number of
+// seconds, within [lo, hi].
+func parseDuration(s string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseUint(s, 10, 32)
+		if nerr != nil {
+			return 0, fmt.Errorf("%q is not a duration like 90s or 5m", s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%v is outside %v to %v", d, lo, hi)
+	}
+	return d, nil
+}

@@ -1,0 +1,83 @@
+package handler
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// ServeHTTP serves the handler over plain HTTP, as `sam local start-api`
+// does: it turns the request into an HTTP API payload 2.0 event, passes it
+// to [Handler.Handle] and writes the answer back. The local server and the
+// browser tests use it, so what they exercise is the Lambda path.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Read one byte past the limit so that Handle sees an oversized body
+	// and answers 413 itself.
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		http.Error(w, "cannot read the request body", http.StatusBadRequest)
+		return
+	}
+
+	raw, err := json.Marshal(httpEvent(r, body))
+	if err != nil {
+		http.Error(w, "cannot encode the event", http.StatusInternalServerError)
+		return
+	}
+
+	resp, _ := h.Handle(r.Context(), raw)
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(resp.StatusCode)
+	if resp.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(resp.Body)
+		_, _ = w.Write(b)
+		return
+	}
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+// httpEvent builds the event API Gateway would send for r. Like API
+// Gateway, it joins repeated headers with commas and lowercases names.
+func httpEvent(r *http.Request,
+	body []byte) events.APIGatewayV2HTTPRequest {
+	headers := make(map[string]string, len(r.Header))
+	for k, vs := range r.Header {
+		headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	if r.Host != "" {
+		headers["host"] = r.Host
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	now := time.Now()
+	return events.APIGatewayV2HTTPRequest{
+		Version:         "2.0",
+		RouteKey:        "$default",
+		RawPath:         r.URL.Path,
+		RawQueryString:  r.URL.RawQuery,
+		Headers:         headers,
+		Body:            base64.StdEncoding.EncodeToString(body),
+		IsBase64Encoded: true,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			Stage:     "$default",
+			RouteKey:  "$default",
+			RequestID: newRequestID(),
+			Time:      now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch: now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method:    r.Method,
+				Path:      r.URL.Path,
+				Protocol:  r.Proto,
+				SourceIP:  ip,
+				UserAgent: r.UserAgent(),
+			},
+		},
+	}
+}

@@ -1,0 +1,625 @@
+package ilostoken_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ilostoken/ilostoken/config"
+	"github.com/ilostoken/ilostoken/handler"
+	"github.com/ilostoken/ilostoken/ilos/ilostest"
+	"github.com/ilostoken/ilostoken/internal/app"
+	"github.com/ilostoken/ilostoken/secrets/secretstest"
+)
+
+const (
+	secretID    = "prod/ilos"
+	appOrigin   = "https://app.example.com"
+	otherOrigin = "https://admin.example.com"
+	// plantedKey is the ilos key every test stores. No response, header,
+	// error or log line may ever contain it.
+	plantedKey = "PLANTED-ilos-key-7f3a9c1e5b2d4f60"
+)
+
+// stack is the whole function wired as in production: the real SDK client
+// against the Secrets Manager stand-in, the real ilos client against the
+// ilos stand-in, both over loopback.
+type stack struct {
+	sm   *secretstest.Server
+	ilos *ilostest.Server
+	h    *handler.Handler
+	logs *syncBuffer
+}
+
+func newStack(t *testing.T, env map[string]string) *stack {
+	t.Helper()
+	s := &stack{
+		sm:   secretstest.NewServer(),
+		ilos: ilostest.NewServer(),
+		logs: &syncBuffer{},
+	}
+	t.Cleanup(s.sm.Close)
+	t.Cleanup(s.ilos.Close)
+	t.Cleanup(func() { s.assertNoLeak(t) })
+	s.ilos.AddKey(plantedKey)
+	s.sm.SetString(secretID, plantedKey)
+
+	vars := map[string]string{
+		config.EnvSecretID:       secretID,
+		config.EnvAllowedOrigins: appOrigin + "," + otherOrigin,
+		config.EnvAPIURL:         s.ilos.URL(),
+	}
+	maps.Copy(vars, env)
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(s.logs,
+		&slog.HandlerOptions{Level: slog.LevelDebug}))
+	parts, err := app.New(cfg, s.sm.AWSConfig(), logger)
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	s.h = parts.Handler
+	return s
+}
+
+// assertNoLeak fails the test if the planted key reached a log line.
+func (s *stack) assertNoLeak(t *testing.T) {
+	t.Helper()
+	if strings.Contains(s.logs.String(), plantedKey) {
+		t.Errorf("the key appears in the logs:\n%s", s.logs.String())
+	}
+}
+
+// invoke sends ev through the handler with a deadline like Lambda's and
+// checks that the answer never carries the key.
+func (s *stack) invoke(t *testing.T, ev map[string]any) handler.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	return s.invokeCtx(ctx, t, ev)
+}
+
+func (s *stack) invokeCtx(ctx context.Context, t *testing.T,
+	ev map[string]any) handler.Response {
+	t.Helper()
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.h.Handle(ctx, raw)
+	if err != nil {
+		t.Fatalf("Handle returned an error: %v", err)
+	}
+	dump := fmt.Sprintf("%v %q", resp.Headers, resp.Body)
+	if strings.Contains(dump, plantedKey) {
+		t.Fatalf("the key appears in the response: %s", dump)
+	}
+	return resp
+}
+
+type req struct {
+	method  string
+	path    string
+	origin  string
+	body    string
+	headers map[string]string
+}
+
+// httpAPIEvent builds an API Gateway HTTP API payload 2.0 event.
+func httpAPIEvent(r req) map[string]any {
+	h := map[string]any{"content-type": "application/json"}
+	if r.origin != "" {
+		h["origin"] = r.origin
+	}
+	for k, v := range r.headers {
+		h[k] = v
+	}
+	return map[string]any{
+		"version":  "2.0",
+		"routeKey": r.method + " /token",
+		"rawPath":  or(r.path, "/token"),
+		"headers":  h,
+		"body":     r.body,
+		"requestContext": map[string]any{
+			"requestId": "req-http-api",
+			"stage":     "$default",
+			"http": map[string]any{
+				"method": or(r.method, "POST"),
+				"path":   or(r.path, "/token"),
+			},
+		},
+		"isBase64Encoded": false,
+	}
+}
+
+// restAPIEvent builds an API Gateway REST API payload 1.0 event.
+func restAPIEvent(r req) map[string]any {
+	h := map[string]any{"Content-Type": "application/json"}
+	mh := map[string]any{"Content-Type": []string{"application/json"}}
+	if r.origin != "" {
+		h["Origin"] = r.origin
+		mh["Origin"] = []string{r.origin}
+	}
+	return map[string]any{
+		"resource":          "/token",
+		"path":              or(r.path, "/token"),
+		"httpMethod":        or(r.method, "POST"),
+		"headers":           h,
+		"multiValueHeaders": mh,
+		"body":              r.body,
+		"isBase64Encoded":   false,
+		"requestContext": map[string]any{
+			"requestId":  "req-rest-api",
+			"stage":      "prod",
+			"path":       "/prod/token",
+			"httpMethod": or(r.method, "POST"),
+		},
+	}
+}
+
+// functionURLEvent builds a Lambda function URL event.
+func functionURLEvent(r req) map[string]any {
+	ev := httpAPIEvent(r)
+	ev["routeKey"] = "$default"
+	rc := ev["requestContext"].(map[string]any)
+	rc["domainName"] = "abc123.lambda-url.us-east-1.on.aws"
+	rc["requestId"] = "req-function-url"
+	return ev
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func decodeToken(t *testing.T, body string) (string, int64) {
+	t.Helper()
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("body %q is not JSON: %v", body, err)
+	}
+	if len(got) != 2 {
+		t.Errorf("body has fields %v, want exactly token and expires",
+			fieldNames(got))
+	}
+	tok, _ := got["token"].(string)
+	exp, _ := got["expires"].(float64)
+	return tok, int64(exp)
+}
+
+func fieldNames(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestVendsTokenForEachPayloadVersion(t *testing.T) {
+	events := map[string]func(req) map[string]any{
+		"http api 2.0": httpAPIEvent,
+		"rest api 1.0": restAPIEvent,
+		"function url": functionURLEvent,
+	}
+	for name, build := range events {
+		t.Run(name, func(t *testing.T) {
+			s := newStack(t, nil)
+			resp := s.invoke(t, build(req{origin: appOrigin}))
+
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status: got %d want 200 (body %s)",
+					resp.StatusCode, resp.Body)
+			}
+			tok, exp := decodeToken(t, resp.Body)
+			if !s.ilos.ValidToken(tok) {
+				t.Errorf("token %q was not issued by ilos", tok)
+			}
+			if exp <= time.Now().Unix() {
+				t.Errorf("expires: got %d, want a future time", exp)
+			}
+			wantHeaders := map[string]string{
+				"Access-Control-Allow-Origin": appOrigin,
+				"Vary":                        "Origin",
+				"Cache-Control":               "no-store",
+				"Content-Type":                "application/json",
+			}
+			for k, want := range wantHeaders {
+				if got := resp.Headers[k]; got != want {
+					t.Errorf("header %s: got %q want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSecondAllowedOrigin(t *testing.T) {
+	s := newStack(t, nil)
+	resp := s.invoke(t, httpAPIEvent(req{origin: otherOrigin}))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: got %d want 200", resp.StatusCode)
+	}
+	if got := resp.Headers["Access-Control-Allow-Origin"]; got != otherOrigin {
+		t.Errorf("Access-Control-Allow-Origin: got %q want %q",
+			got, otherOrigin)
+	}
+}
+
+func TestPreflightCallsNothing(t *testing.T) {
+	s := newStack(t, nil)
+	resp := s.invoke(t, httpAPIEvent(req{
+		method: "OPTIONS",
+		origin: appOrigin,
+		headers: map[string]string{
+			"access-control-request-method":  "POST",
+			"access-control-request-headers": "content-type",
+		},
+	}))
+
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status: got %d want 204", resp.StatusCode)
+	}
+	if resp.Body != "" {
+		t.Errorf("body: got %q want none", resp.Body)
+	}
+	for _, k := range []string{
+		"Access-Control-Allow-Methods",
+		"Access-Control-Allow-Headers",
+		"Access-Control-Max-Age",
+	} {
+		if resp.Headers[k] == "" {
+			t.Errorf("header %s missing", k)
+		}
+	}
+	if !strings.Contains(resp.Headers["Access-Control-Allow-Methods"],
+		"POST") {
+		t.Errorf("Access-Control-Allow-Methods: got %q, want POST in it",
+			resp.Headers["Access-Control-Allow-Methods"])
+	}
+	s.assertNoUpstreamCalls(t)
+}
+
+func (s *stack) assertNoUpstreamCalls(t *testing.T) {
+	t.Helper()
+	if n := s.sm.Calls(); n != 0 {
+		t.Errorf("Secrets Manager calls: got %d want 0", n)
+	}
+	if n := s.ilos.Calls(); n != 0 {
+		t.Errorf("ilos calls: got %d want 0", n)
+	}
+}
+
+func TestOriginRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   map[string]any
+	}{
+		{"missing", httpAPIEvent(req{})},
+		{"unlisted", httpAPIEvent(req{origin: "https://evil.test"})},
+		{"lookalike suffix", httpAPIEvent(req{
+			origin: "https://app.example.com.evil.test"})},
+		{"other scheme", httpAPIEvent(req{origin: "http://app.example.com"})},
+		{"preflight unlisted", httpAPIEvent(req{
+			method: "OPTIONS", origin: "https://evil.test"})},
+		{"rest api repeated", func() map[string]any {
+			ev := restAPIEvent(req{origin: appOrigin})
+			ev["multiValueHeaders"].(map[string]any)["Origin"] =
+				[]string{appOrigin, "https://evil.test"}
+			return ev
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, nil)
+			resp := s.invoke(t, tt.ev)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status: got %d want 403", resp.StatusCode)
+			}
+			for k := range resp.Headers {
+				if strings.HasPrefix(k, "Access-Control-") {
+					t.Errorf("got CORS header %s on a refused origin", k)
+				}
+			}
+			s.assertNoUpstreamCalls(t)
+		})
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	env := map[string]string{
+		config.EnvClientOptions: "video_title",
+	}
+	tests := []struct {
+		name   string
+		r      req
+		status int
+		code   string
+		header [2]string
+	}{
+		{"wrong method", req{method: "GET", origin: appOrigin},
+			405, "method_not_allowed", [2]string{"Allow", "OPTIONS, POST"}},
+		{"unknown path", req{path: "/other", origin: appOrigin},
+			404, "not_found", [2]string{}},
+		{"body too large", req{origin: appOrigin,
+			body: `{"video_title":"` + strings.Repeat("a", 9000) + `"}`},
+			413, "body_too_large", [2]string{}},
+		{"malformed body", req{origin: appOrigin, body: `{"video_title":`},
+			400, "invalid_request", [2]string{}},
+		{"body not an object", req{origin: appOrigin, body: `["x"]`},
+			400, "invalid_request", [2]string{}},
+		{"api_key in body", req{origin: appOrigin,
+			body: `{"api_key":"stolen"}`},
+			400, "option_not_allowed", [2]string{}},
+		{"webhook in body", req{origin: appOrigin,
+			body: `{"video_endpoint":"https://evil.test/hook"}`},
+			400, "option_not_allowed", [2]string{}},
+		{"unknown field", req{origin: appOrigin, body: `{"colour":"red"}`},
+			400, "option_not_allowed", [2]string{}},
+		{"wrong type", req{origin: appOrigin, body: `{"video_title":7}`},
+			400, "invalid_option", [2]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, env)
+			resp := s.invoke(t, httpAPIEvent(tt.r))
+			assertError(t, resp, tt.status, tt.code)
+			if k := tt.header[0]; k != "" && resp.Headers[k] != tt.header[1] {
+				t.Errorf("header %s: got %q want %q",
+					k, resp.Headers[k], tt.header[1])
+			}
+			if got := resp.Headers["Access-Control-Allow-Origin"]; got !=
+				appOrigin {
+				t.Errorf("Access-Control-Allow-Origin on an error: "+
+					"got %q want %q", got, appOrigin)
+			}
+			if n := s.ilos.Calls(); n != 0 {
+				t.Errorf("ilos calls: got %d want 0", n)
+			}
+		})
+	}
+}
+
+// assertError checks an error response's status and JSON shape.
+func assertError(t *testing.T, resp handler.Response, status int,
+	code string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("status: got %d want %d (body %s)",
+			resp.StatusCode, status, resp.Body)
+	}
+	var body struct {
+		Error struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", resp.Body, err)
+	}
+	if body.Error.Code != code {
+		t.Errorf("code: got %q want %q", body.Error.Code, code)
+	}
+	if body.Error.Message == "" || body.Error.RequestID == "" {
+		t.Errorf("error body %s lacks a message or request ID", resp.Body)
+	}
+	if resp.Headers["Cache-Control"] != "no-store" {
+		t.Errorf("Cache-Control: got %q want no-store",
+			resp.Headers["Cache-Control"])
+	}
+}
+
+func TestBrowserOptions(t *testing.T) {
+	s := newStack(t, map[string]string{
+		config.EnvClientOptions: "video_title, request_video_title",
+		config.EnvTokenOptions: `{"service_name":"Acme",` +
+			`"request_video_title":false}`,
+	})
+	resp := s.invoke(t, httpAPIEvent(req{
+		origin: appOrigin,
+		body:   `{"video_title":"Bug report","request_video_title":true}`,
+	}))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: got %d want 200 (%s)", resp.StatusCode, resp.Body)
+	}
+
+	reqs := s.ilos.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("ilos requests: got %d want 1", len(reqs))
+	}
+	got := reqs[0].Form
+	want := map[string]string{
+		"video_title":         "Bug report",
+		"service_name":        "Acme",
+		"request_video_title": "0", // the operator's fixed value wins
+	}
+	for k, v := range want {
+		if got.Get(k) != v {
+			t.Errorf("ilos got %s=%q want %q", k, got.Get(k), v)
+		}
+	}
+}
+
+func TestUpstreamErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(s *stack)
+		status int
+		code   string
+	}{
+		{"secret not found", func(s *stack) {
+			s.sm.Delete(secretID)
+		}, 500, "configuration_error"},
+		{"secret access denied", func(s *stack) {
+			s.sm.SetFault(secretstest.Fault{Kind: secretstest.AccessDenied})
+		}, 500, "configuration_error"},
+		{"kms refused", func(s *stack) {
+			s.sm.SetFault(secretstest.Fault{Kind: secretstest.KMSDenied})
+		}, 500, "configuration_error"},
+		{"secret malformed", func(s *stack) {
+			s.sm.SetString(secretID, `{"user":"only-a-user-key"}`)
+		}, 500, "configuration_error"},
+		{"secrets throttled", func(s *stack) {
+			s.sm.SetFault(secretstest.Fault{Kind: secretstest.Throttled})
+		}, 503, "throttled"},
+		{"secrets failing", func(s *stack) {
+			s.sm.SetFault(secretstest.Fault{Kind: secretstest.Internal})
+		}, 503, "secrets_unavailable"},
+		{"ilos worked false", func(s *stack) {
+			s.ilos.SetFault(ilostest.Fault{Kind: ilostest.WorkedFalse})
+		}, 502, "ilos_refused"},
+		{"ilos 500", func(s *stack) {
+			s.ilos.SetFault(ilostest.Fault{Kind: ilostest.Status,
+				Status: 500})
+		}, 502, "ilos_unavailable"},
+		{"ilos html", func(s *stack) {
+			s.ilos.SetFault(ilostest.Fault{Kind: ilostest.HTML})
+		}, 502, "ilos_bad_answer"},
+		{"ilos rate limited", func(s *stack) {
+			s.ilos.SetFault(ilostest.Fault{Kind: ilostest.Status,
+				Status: 429, RetryAfter: "7"})
+		}, 503, "throttled"},
+		{"key revoked", func(s *stack) {
+			s.ilos.RemoveKey(plantedKey)
+		}, 502, "key_rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, nil)
+			tt.setup(s)
+			resp := s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+			assertError(t, resp, tt.status, tt.code)
+			if resp.Headers["Access-Control-Allow-Origin"] != appOrigin {
+				t.Errorf("error response lacks CORS headers: %v",
+					resp.Headers)
+			}
+			if tt.status == 503 && resp.Headers["Retry-After"] == "" {
+				t.Errorf("503 without Retry-After")
+			}
+		})
+	}
+}
+
+func TestRateLimitPassesRetryAfter(t *testing.T) {
+	s := newStack(t, nil)
+	s.ilos.SetFault(ilostest.Fault{Kind: ilostest.Status, Status: 429,
+		RetryAfter: "7"})
+	resp := s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	if got := resp.Headers["Retry-After"]; got != "7" {
+		t.Errorf("Retry-After: got %q want 7", got)
+	}
+}
+
+func TestTimeoutsAnswerBeforeDeadline(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *stack)
+	}{
+		{"secrets manager black hole", func(s *stack) {
+			s.sm.SetFault(secretstest.Fault{Kind: secretstest.BlackHole})
+		}},
+		{"ilos hangs", func(s *stack) {
+			s.ilos.SetFault(ilostest.Fault{Kind: ilostest.Hang})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, nil)
+			tt.setup(s)
+			deadline := time.Now().Add(time.Second)
+			ctx, cancel := context.WithDeadline(t.Context(), deadline)
+			defer cancel()
+
+			resp := s.invokeCtx(ctx, t, httpAPIEvent(req{origin: appOrigin}))
+			if time.Now().After(deadline) {
+				t.Errorf("answered after the deadline")
+			}
+			assertError(t, resp, 504, "timeout")
+		})
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	s := newStack(t, nil)
+	resp := s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("first status: got %d want 200", resp.StatusCode)
+	}
+
+	// The owner rolls the key: ilos accepts only the new one, and the
+	// secret holds it, but the function still caches the old one.
+	const rolled = "ROLLED-ilos-key-0b9e8d7c6a5f4e3d"
+	s.ilos.RemoveKey(plantedKey)
+	s.ilos.AddKey(rolled)
+	s.sm.SetString(secretID, rolled)
+
+	resp = s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status after rotation: got %d want 200 (%s)",
+			resp.StatusCode, resp.Body)
+	}
+	if got := s.sm.Calls(); got != 2 {
+		t.Errorf("Secrets Manager calls: got %d want 2", got)
+	}
+	if got := s.ilos.Calls(); got != 3 {
+		t.Errorf("ilos calls: got %d want 3 (ok, rejected, retried)", got)
+	}
+	if strings.Contains(s.logs.String(), rolled) {
+		t.Errorf("the rolled key appears in the logs")
+	}
+}
+
+func TestOneLogLinePerRequest(t *testing.T) {
+	s := newStack(t, nil)
+	s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+
+	lines := strings.Split(strings.TrimSpace(s.logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("log lines: got %d want 1:\n%s", len(lines), s.logs)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatalf("log line is not JSON: %v", err)
+	}
+	for _, k := range []string{"request_id", "status", "outcome",
+		"secrets_ms", "ilos_ms", "duration_ms"} {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("log line lacks %q: %s", k, lines[0])
+		}
+	}
+	if rec["outcome"] != "token_issued" {
+		t.Errorf("outcome: got %v want token_issued", rec["outcome"])
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

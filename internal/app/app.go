@@ -1,0 +1,93 @@
+// Package app assembles the function from its parsed configuration: the
+// Secrets Manager client and key cache, the ilos client and the handler.
+// Both entry points, the Lambda bootstrap and the local server, use it, so
+// they run the same parts wired the same way.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ilostoken/ilostoken/config"
+	"github.com/ilostoken/ilostoken/handler"
+	"github.com/ilostoken/ilostoken/ilos"
+	"github.com/ilostoken/ilostoken/secrets"
+)
+
+// Retry settings for Secrets Manager calls. The handler's deadline bounds
+// them all; these keep a throttled or failing call from eating it whole.
+const (
+	sdkMaxAttempts = 3
+	sdkMaxBackoff  = 300 * time.Millisecond
+)
+
+// LoadAWSConfig loads the AWS SDK's shared configuration from the
+// environment (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER) with
+// a retryer whose backoff suits a request that must answer in seconds.
+func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithRetryer(newRetryer))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return cfg, nil
+}
+
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = sdkMaxAttempts
+		o.MaxBackoff = sdkMaxBackoff
+	})
+}
+
+// Parts are the assembled pieces, exposed for the entry points' logs and
+// tests.
+type Parts struct {
+	Handler *handler.Handler
+	Keys    *secrets.Cache
+	Ilos    *ilos.Client
+}
+
+// New wires the function for cfg, reading the secret through awsCfg and
+// logging to logger.
+func New(cfg config.Config, awsCfg aws.Config,
+	logger *slog.Logger) (*Parts, error) {
+	keys, err := secrets.New(secrets.Config{
+		Client:   secretsmanager.NewFromConfig(awsCfg),
+		SecretID: cfg.SecretID,
+		KeyType:  cfg.KeyType,
+		TTL:      cfg.SecretCacheTTL,
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new key cache: %w", err)
+	}
+
+	client, err := ilos.New(ilos.Config{
+		BaseURL: cfg.APIURL,
+		Timeout: cfg.Timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new ilos client: %w", err)
+	}
+
+	h, err := handler.New(handler.Config{
+		Keys:           keys,
+		Tokens:         client,
+		AllowedOrigins: cfg.AllowedOrigins,
+		TokenOptions:   cfg.TokenOptions,
+		ClientOptions:  cfg.ClientOptions,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Parts{Handler: h, Keys: keys, Ilos: client}, nil
+}
