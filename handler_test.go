@@ -623,3 +623,133 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// emfUnits are the units CloudWatch accepts in an EMF metric definition.
+var emfUnits = map[string]bool{
+	"Seconds": true, "Microseconds": true, "Milliseconds": true,
+	"Bytes": true, "Kilobytes": true, "Megabytes": true, "Gigabytes": true,
+	"Terabytes": true, "Bits": true, "Kilobits": true, "Megabits": true,
+	"Gigabits": true, "Terabits": true, "Percent": true, "Count": true,
+	"Bytes/Second": true, "Kilobytes/Second": true,
+	"Megabytes/Second": true, "Gigabytes/Second": true,
+	"Terabytes/Second": true, "Bits/Second": true,
+	"Kilobits/Second": true, "Megabits/Second": true,
+	"Gigabits/Second": true, "Terabits/Second": true,
+	"Count/Second": true, "None": true,
+}
+
+// checkEMF checks a log line against the Embedded Metric Format
+// specification: the _aws member, its directives, and that every
+// dimension names a string field and every metric a number field.
+func checkEMF(t *testing.T, rec map[string]any) {
+	t.Helper()
+	aws, ok := rec["_aws"].(map[string]any)
+	if !ok {
+		t.Fatalf("log line has no _aws object: %v", rec)
+	}
+	if ts, ok := aws["Timestamp"].(float64); !ok || ts <= 0 {
+		t.Errorf("_aws.Timestamp: got %v, want epoch milliseconds",
+			aws["Timestamp"])
+	}
+	directives, ok := aws["CloudWatchMetrics"].([]any)
+	if !ok || len(directives) == 0 {
+		t.Fatalf("_aws.CloudWatchMetrics: got %v", aws["CloudWatchMetrics"])
+	}
+	for _, d := range directives {
+		d := d.(map[string]any)
+		if ns, _ := d["Namespace"].(string); ns == "" || len(ns) > 255 {
+			t.Errorf("Namespace: got %q", ns)
+		}
+		dims, _ := d["Dimensions"].([]any)
+		for _, set := range dims {
+			set, _ := set.([]any)
+			if len(set) > 30 {
+				t.Errorf("a dimension set has %d names, over 30", len(set))
+			}
+			for _, name := range set {
+				if _, ok := rec[name.(string)].(string); !ok {
+					t.Errorf("dimension %v is not a string field", name)
+				}
+			}
+		}
+		metrics, _ := d["Metrics"].([]any)
+		if len(metrics) == 0 || len(metrics) > 100 {
+			t.Errorf("Metrics: got %d definitions", len(metrics))
+		}
+		for _, m := range metrics {
+			m := m.(map[string]any)
+			name, _ := m["Name"].(string)
+			if _, ok := rec[name].(float64); !ok {
+				t.Errorf("metric %q is not a number field: %v",
+					name, rec[name])
+			}
+			if unit, _ := m["Unit"].(string); !emfUnits[unit] {
+				t.Errorf("metric %q: unit %q is not a CloudWatch unit",
+					name, unit)
+			}
+		}
+	}
+}
+
+func logRecords(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+func TestMetricsInEmbeddedMetricFormat(t *testing.T) {
+	s := newStack(t, map[string]string{
+		config.EnvMetrics:      "Acme/Tokens",
+		config.EnvFunctionName: "acme-token",
+	})
+	s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	s.invoke(t, httpAPIEvent(req{method: "GET", origin: appOrigin}))
+	s.ilos.SetFault(ilostest.Fault{Kind: ilostest.Status, Status: 500})
+	s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+
+	recs := logRecords(t, s.logs.String())
+	if len(recs) != 4 {
+		t.Fatalf("log lines: got %d want 4", len(recs))
+	}
+	for _, rec := range recs {
+		checkEMF(t, rec)
+	}
+	want := []map[string]any{
+		{"tokens": 1.0, "cold_start": 1.0, "secret_fetches": 1.0,
+			"secret_cache_hits": 0.0, "server_errors": 0.0},
+		{"tokens": 1.0, "cold_start": 0.0, "secret_fetches": 0.0,
+			"secret_cache_hits": 1.0},
+		{"tokens": 0.0, "client_errors": 1.0, "errors": 1.0,
+			"error_code": "method_not_allowed"},
+		{"tokens": 0.0, "server_errors": 1.0,
+			"error_code": "ilos_unavailable"},
+	}
+	for i, fields := range want {
+		for k, v := range fields {
+			if recs[i][k] != v {
+				t.Errorf("line %d: %s: got %v want %v", i, k, recs[i][k], v)
+			}
+		}
+		if recs[i]["function"] != "acme-token" {
+			t.Errorf("line %d: function: got %v", i, recs[i]["function"])
+		}
+	}
+}
+
+func TestMetricsOff(t *testing.T) {
+	s := newStack(t, map[string]string{config.EnvMetrics: "off"})
+	s.invoke(t, httpAPIEvent(req{origin: appOrigin}))
+	for _, rec := range logRecords(t, s.logs.String()) {
+		if _, ok := rec["_aws"]; ok {
+			t.Errorf("metrics are off, but the line has _aws: %v", rec)
+		}
+	}
+}

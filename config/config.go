@@ -32,7 +32,12 @@ const (
 	EnvClientOptions  = "CLIENT_OPTIONS"
 	EnvSecretCacheTTL = "SECRET_CACHE_TTL"
 	EnvTimeout        = "ILOS_TIMEOUT"
+	EnvMetrics        = "METRICS_NAMESPACE"
 )
+
+// EnvFunctionName is set by Lambda itself; [Parse] reads it to name the
+// function in metrics. [Names] leaves it out, as a template never sets it.
+const EnvFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 
 // Names returns the name of every environment variable [Parse] reads, in a
 // fixed order.
@@ -46,6 +51,7 @@ func Names() []string {
 		EnvClientOptions,
 		EnvSecretCacheTTL,
 		EnvTimeout,
+		EnvMetrics,
 	}
 }
 
@@ -54,7 +60,11 @@ const (
 	DefaultKeyType        = secrets.KeyTypeOrganization
 	DefaultSecretCacheTTL = 5 * time.Minute
 	DefaultTimeout        = 8 * time.Second
+	DefaultMetrics        = "IlosToken"
 )
+
+// MetricsOff is the [EnvMetrics] value that turns metrics off.
+const MetricsOff = "off"
 
 // Bounds on the durations an operator may set.
 const (
@@ -97,6 +107,14 @@ type Config struct {
 
 	// Timeout bounds one call to ilos.
 	Timeout time.Duration
+
+	// MetricsNamespace is the CloudWatch namespace of the metrics each
+	// request's log line carries; empty when metrics are off.
+	MetricsNamespace string
+
+	// FunctionName is the Lambda function's name, for the metrics'
+	// dimension; empty outside Lambda.
+	FunctionName string
 }
 
 // Parse reads the configuration through lookup, which reports a variable's
@@ -114,9 +132,11 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
 	}
 	cfg := Config{
-		KeyType:        DefaultKeyType,
-		SecretCacheTTL: DefaultSecretCacheTTL,
-		Timeout:        DefaultTimeout,
+		KeyType:          DefaultKeyType,
+		SecretCacheTTL:   DefaultSecretCacheTTL,
+		Timeout:          DefaultTimeout,
+		MetricsNamespace: DefaultMetrics,
+		FunctionName:     get(EnvFunctionName),
 	}
 
 	cfg.SecretID = get(EnvSecretID)
@@ -173,6 +193,18 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		if err != nil {
 			fail(EnvTimeout, "%v", err)
 		}
+	}
+
+	switch v := get(EnvMetrics); {
+	case v == MetricsOff:
+		cfg.MetricsNamespace = ""
+	case v == "":
+	case len(v) > 255 || strings.ContainsAny(v, ":\x00") ||
+		strings.HasPrefix(v, "AWS/"):
+		fail(EnvMetrics, "want a CloudWatch namespace such as "+
+			"IlosToken, or %q", MetricsOff)
+	default:
+		cfg.MetricsNamespace = v
 	}
 
 	if len(errs) > 0 {

@@ -96,6 +96,10 @@ type Config struct {
 	// means [DefaultMaxAge].
 	MaxAge time.Duration
 
+	// Metrics, when set with a namespace, adds CloudWatch metrics in the
+	// Embedded Metric Format to each request's log line. Nil adds none.
+	Metrics *Metrics
+
 	// Now tells the time, for the durations in the log. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -112,6 +116,7 @@ type Handler struct {
 	path          string
 	reserve       time.Duration
 	timeout       time.Duration
+	meter         *meter
 	now           func() time.Time
 }
 
@@ -149,6 +154,7 @@ func New(cfg Config) (*Handler, error) {
 		path:          cmp.Or(cfg.Path, DefaultPath),
 		reserve:       cmp.Or(cfg.Reserve, DefaultReserve),
 		timeout:       cmp.Or(cfg.Timeout, DefaultTimeout),
+		meter:         newMeter(cfg.Metrics, cfg.Keys),
 		now:           cfg.Now,
 	}
 	if h.log == nil {
@@ -165,7 +171,7 @@ func New(cfg Config) (*Handler, error) {
 // without CORS headers. It is the function [lambda.Start] runs.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (
 	resp Response, _ error) {
-	x := &exchange{start: h.now()}
+	x := &exchange{start: h.now(), before: h.meter.snapshot()}
 	defer func() {
 		if p := recover(); p != nil {
 			x.err = fmt.Errorf("panic: %v", p)
@@ -185,9 +191,16 @@ type exchange struct {
 	outcome   string
 	err       error
 	start     time.Time
+	elapsed   time.Duration
 	secrets   time.Duration
 	ilos      time.Duration
 	refreshed bool
+
+	// For metrics: the key source's counters before the request, and
+	// which upstreams were called.
+	before        secrets.Stats
+	secretsCalled bool
+	ilosCalled    bool
 }
 
 func (h *Handler) serve(ctx context.Context, raw []byte,
@@ -282,6 +295,7 @@ func (h *Handler) timedKey(ctx context.Context, x *exchange,
 	get func(context.Context) (secrets.Key, error)) (secrets.Key, error) {
 	t := h.now()
 	defer func() { x.secrets += h.now().Sub(t) }()
+	x.secretsCalled = true
 	return get(ctx)
 }
 
@@ -289,6 +303,7 @@ func (h *Handler) timedToken(ctx context.Context, x *exchange,
 	key secrets.Key, opts ilos.Options) (ilos.Token, error) {
 	t := h.now()
 	defer func() { x.ilos += h.now().Sub(t) }()
+	x.ilosCalled = true
 	return h.tokens.RecordToken(ctx, key.Reveal(), opts)
 }
 

@@ -169,11 +169,12 @@ func (h *Handler) logExchange(ctx context.Context, x *exchange,
 	case status >= 400:
 		level = slog.LevelWarn
 	}
+	x.elapsed = h.now().Sub(x.start)
 	attrs := []slog.Attr{
 		slog.String("request_id", x.requestID),
 		slog.Int("status", status),
 		slog.String("outcome", x.outcome),
-		slog.Float64("duration_ms", ms(h.now().Sub(x.start))),
+		slog.Float64("duration_ms", ms(x.elapsed)),
 		slog.Float64("secrets_ms", ms(x.secrets)),
 		slog.Float64("ilos_ms", ms(x.ilos)),
 	}
@@ -190,6 +191,9 @@ func (h *Handler) logExchange(ctx context.Context, x *exchange,
 	}
 	if x.err != nil {
 		attrs = append(attrs, slog.String("error", clip(x.err.Error())))
+	}
+	if h.meter != nil {
+		attrs = append(attrs, h.meter.attrs(x, status)...)
 	}
 	h.log.LogAttrs(ctx, level, "request", attrs...)
 }

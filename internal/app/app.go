@@ -85,6 +85,10 @@ func New(cfg config.Config, awsCfg aws.Config,
 		TokenOptions:   cfg.TokenOptions,
 		ClientOptions:  cfg.ClientOptions,
 		Logger:         logger,
+		Metrics: &handler.Metrics{
+			Namespace: cfg.MetricsNamespace,
+			Function:  cfg.FunctionName,
+		},
 	})
 	if err != nil {
 		return nil, err
