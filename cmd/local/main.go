@@ -1,5 +1,6 @@
 // Command local serves the function over plain HTTP on a loopback address,
-// as `sam local start-api` does, so a page can be tried against it.
+// as `sam local start-api` does, together with the example page of
+// package web, so a page can be tried against it.
 //
 // With ILOS_SECRET_ID unset it runs on an embedded default that needs no AWS
 // account and no ilos key: an in-process Secrets Manager (speaking the real
@@ -26,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/ilostoken/ilostoken/config"
+	"github.com/ilostoken/ilostoken/examples/web"
+	"github.com/ilostoken/ilostoken/handler"
 	"github.com/ilostoken/ilostoken/ilos/ilostest"
 	"github.com/ilostoken/ilostoken/internal/app"
 	"github.com/ilostoken/ilostoken/secrets/secretstest"
@@ -53,39 +56,18 @@ func main() {
 
 func run(ctx context.Context, addr string,
 	lookup func(string) (string, bool), logger *slog.Logger) error {
-	ln, err := listen(addr)
+	s, err := start(ctx, addr, lookup, logger, web.Config{})
 	if err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
-	origins := fmt.Sprintf("%s,http://localhost:%d", base,
-		ln.Addr().(*net.TCPAddr).Port)
+	defer s.cleanup()
 
-	cfg, awsCfg, cleanup, err := settings(ctx, origins, lookup)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer cleanup()
-
-	parts, err := app.New(cfg, awsCfg, logger)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-
-	srv := &http.Server{
-		Handler:           parts.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
-	origin := cfg.AllowedOrigins[0]
 	fmt.Fprintf(os.Stdout, "Serving on %s\nTry:\n"+
-		"  curl -X POST -H 'Origin: %s' %s/token\n", base, origin, base)
+		"  curl -X POST -H 'Origin: %s' %s/token\n"+
+		"Open the example page: %s/\n", s.base, s.origin, s.base, s.base)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -94,7 +76,97 @@ func run(ctx context.Context, addr string,
 	shutdownCtx, cancel := context.WithTimeout(context.Background(),
 		5*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	return s.srv.Shutdown(shutdownCtx)
+}
+
+// server is the local server, listening but not yet serving.
+type server struct {
+	base   string // such as http://127.0.0.1:3000
+	origin string // the first allowed origin
+	ln     net.Listener
+	srv    *http.Server
+	page   http.Handler // the example page
+	stand  standIns     // zero unless on the embedded default
+
+	// cleanup stops the stand-ins; it does not close ln.
+	cleanup func()
+}
+
+// standIns are the in-process services of the embedded default.
+type standIns struct {
+	ilos    *ilostest.Server
+	secrets *secretstest.Server
+}
+
+// start listens on addr and assembles the function and the example page.
+// page is the page's settings; an empty TokenURL means the server's own
+// token route, and an empty AppURL the ilos stand-in's on the embedded
+// default.
+func start(ctx context.Context, addr string,
+	lookup func(string) (string, bool), logger *slog.Logger,
+	page web.Config) (*server, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + ln.Addr().String()
+	origins := fmt.Sprintf("%s,http://localhost:%d", base,
+		ln.Addr().(*net.TCPAddr).Port)
+
+	cfg, awsCfg, stand, cleanup, err := settings(ctx, origins, lookup)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	fail := func(err error) (*server, error) {
+		cleanup()
+		ln.Close()
+		return nil, err
+	}
+
+	parts, err := app.New(cfg, awsCfg, logger)
+	if err != nil {
+		return fail(err)
+	}
+	if page.TokenURL == "" {
+		page.TokenURL = base + handler.DefaultPath
+	}
+	if page.AppURL == "" && stand.ilos != nil {
+		page.AppURL = stand.ilos.URL()
+	}
+	pageHandler, err := web.Handler(page)
+	if err != nil {
+		return fail(err)
+	}
+
+	srv := &http.Server{
+		Handler:           routes(parts.Handler, pageHandler),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	return &server{
+		base:    base,
+		origin:  cfg.AllowedOrigins[0],
+		ln:      ln,
+		srv:     srv,
+		page:    pageHandler,
+		stand:   stand,
+		cleanup: cleanup,
+	}, nil
+}
+
+// routes sends the token route, and every request but a GET or HEAD, to
+// the function, as API Gateway would, and the rest to the example page.
+func routes(fn, page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == handler.DefaultPath ||
+			(r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			fn.ServeHTTP(w, r)
+			return
+		}
+		page.ServeHTTP(w, r)
+	})
 }
 
 // listen opens addr, which must be a loopback address: the local server
@@ -116,20 +188,21 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // settings returns the configuration and AWS settings to run on: the
-// environment's when ILOS_SECRET_ID is set, else the embedded default.
+// environment's when ILOS_SECRET_ID is set, else the embedded default and
+// its stand-ins.
 func settings(ctx context.Context, origins string,
 	lookup func(string) (string, bool)) (config.Config, aws.Config,
-	func(), error) {
+	standIns, func(), error) {
 	if v, _ := lookup(config.EnvSecretID); v != "" {
 		cfg, err := config.Parse(lookup)
 		if err != nil {
-			return config.Config{}, aws.Config{}, nil, err
+			return config.Config{}, aws.Config{}, standIns{}, nil, err
 		}
 		awsCfg, err := app.LoadAWSConfig(ctx)
 		if err != nil {
-			return config.Config{}, aws.Config{}, nil, err
+			return config.Config{}, aws.Config{}, standIns{}, nil, err
 		}
-		return cfg, awsCfg, func() {}, nil
+		return cfg, awsCfg, standIns{}, func() {}, nil
 	}
 	return demo(origins, lookup)
 }
@@ -139,22 +212,24 @@ func settings(ctx context.Context, origins string,
 // origins unless the environment sets them; it may set every variable but
 // ILOS_SECRET_ID and ILOS_API_URL.
 func demo(origins string, lookup func(string) (string, bool)) (
-	config.Config, aws.Config, func(), error) {
+	config.Config, aws.Config, standIns, func(), error) {
 	key := rand.Text()
-	ilosSrv := ilostest.NewServer()
-	ilosSrv.AddKey(key)
-	sm := secretstest.NewServer()
 	value, err := json.Marshal(map[string]string{
 		"organization": key,
 		"user":         key,
 	})
 	if err != nil {
-		return config.Config{}, aws.Config{}, nil, err
+		return config.Config{}, aws.Config{}, standIns{}, nil, err
 	}
-	sm.SetString(demoSecretID, string(value))
+	stand := standIns{
+		ilos:    ilostest.NewServer(),
+		secrets: secretstest.NewServer(),
+	}
+	stand.ilos.AddKey(key)
+	stand.secrets.SetString(demoSecretID, string(value))
 	cleanup := func() {
-		sm.Close()
-		ilosSrv.Close()
+		stand.secrets.Close()
+		stand.ilos.Close()
 	}
 
 	env := map[string]string{
@@ -166,14 +241,14 @@ func demo(origins string, lookup func(string) (string, bool)) (
 		}
 	}
 	env[config.EnvSecretID] = demoSecretID
-	env[config.EnvAPIURL] = ilosSrv.URL()
+	env[config.EnvAPIURL] = stand.ilos.URL()
 	cfg, err := config.Parse(func(name string) (string, bool) {
 		v, ok := env[name]
 		return v, ok
 	})
 	if err != nil {
 		cleanup()
-		return config.Config{}, aws.Config{}, nil, err
+		return config.Config{}, aws.Config{}, standIns{}, nil, err
 	}
-	return cfg, sm.AWSConfig(), cleanup, nil
+	return cfg, stand.secrets.AWSConfig(), stand, cleanup, nil
 }
