@@ -78,16 +78,25 @@ func New(cfg config.Config, awsCfg aws.Config,
 		return nil, fmt.Errorf("new ilos client: %w", err)
 	}
 
-	h, err := handler.New(handler.Config{
-		Keys:           keys,
-		Tokens:         client,
-		AllowedOrigins: cfg.AllowedOrigins,
-		TokenOptions:   cfg.TokenOptions,
-		ClientOptions:  cfg.ClientOptions,
-		Logger:         logger,
-	})
+	h, err := handler.New(HandlerConfig(cfg, keys, client, logger))
 	if err != nil {
 		return nil, err
 	}
 	return &Parts{Handler: h, Keys: keys, Ilos: client}, nil
+}
+
+// HandlerConfig is the handler's configuration for cfg, with its key
+// source, token issuer and logger. [New] uses it; a test may pass its own
+// key source or token issuer, wrapping the real ones, and still get the
+// handler wired as in production.
+func HandlerConfig(cfg config.Config, keys handler.KeySource,
+	tokens handler.TokenIssuer, logger *slog.Logger) handler.Config {
+	return handler.Config{
+		Keys:           keys,
+		Tokens:         tokens,
+		AllowedOrigins: cfg.AllowedOrigins,
+		TokenOptions:   cfg.TokenOptions,
+		ClientOptions:  cfg.ClientOptions,
+		Logger:         logger,
+	}
 }
