@@ -231,6 +231,9 @@ func TestIlosFaults(t *testing.T) {
 		{name: "429 with Retry-After", setup: status(429, 0, "7"),
 			status: 503, code: "throttled", retryAfter: "7",
 			smCalls: 1, ilosCalls: 1},
+		{name: "429 with a day's Retry-After", setup: status(429, 0, "86400"),
+			status: 503, code: "throttled", retryAfter: "300",
+			smCalls: 1, ilosCalls: 1},
 		{name: "429 once", setup: status(429, 1, ""),
 			status: 200, smCalls: 1, ilosCalls: 2},
 		{name: "500", setup: status(500, 0, ""),
@@ -357,6 +360,9 @@ func TestTimeoutsAnswerBeforeDeadline(t *testing.T) {
 				t.Errorf("answered after the deadline")
 			}
 			assertError(t, resp, 504, "timeout")
+			if n := s.sm.Calls(); n != 1 {
+				t.Errorf("Secrets Manager calls: got %d want 1", n)
+			}
 			if n := s.ilos.Calls(); n > 1 {
 				t.Errorf("ilos calls: got %d want at most 1", n)
 			}

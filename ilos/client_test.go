@@ -430,6 +430,9 @@ func TestRecordTokenUnreachable(t *testing.T) {
 	if e.Status != 0 {
 		t.Errorf("got status %d, want 0", e.Status)
 	}
+	if e.Attempts != DefaultMaxAttempts {
+		t.Errorf("got %d attempts, want %d", e.Attempts, DefaultMaxAttempts)
+	}
 	checkNoSecrets(t, err, srv, testKey)
 }
 
