@@ -26,6 +26,21 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# FUZZ_TARGETS lists every fuzz target as package:name.
+FUZZ_TARGETS = ./handler:FuzzHandle ./handler:FuzzRequestBody \
+               ./secrets:FuzzParseValue ./ilos:FuzzDecodeAnswer \
+               ./ilos:FuzzParseOptions
+FUZZTIME    ?= 30s
+
+## fuzz: each fuzz target in turn for FUZZTIME (default 30s)
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "--- $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" \
+			-fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
 ## tidy: tidy go.mod and go.sum
 tidy:
 	$(GO) mod tidy

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -100,9 +101,11 @@ func decodeEvent(raw []byte) (*request, error) {
 }
 
 // mergeHeaders folds single- and multi-value headers into one map with
-// lowercased names. REST APIs send both with the same values, so a name
-// present in multi keeps only multi's values. Names that differ only in case
-// keep every value, so a repeated header stays visible as repeated.
+// lowercased names. REST APIs send both, the single value being one of
+// the multi values, so such a value is not counted twice; a single value
+// that multi lacks is added, so a forged event whose two maps disagree
+// shows the header as repeated. Names that differ only in case keep every
+// value, so a repeated header stays visible as repeated.
 func mergeHeaders(single map[string]string,
 	multi map[string][]string) map[string][]string {
 	h := make(map[string][]string, len(single)+len(multi))
@@ -113,7 +116,7 @@ func mergeHeaders(single map[string]string,
 	var rest map[string][]string
 	for k, v := range single {
 		k = strings.ToLower(k)
-		if _, ok := h[k]; ok {
+		if vs, ok := h[k]; ok && slices.Contains(vs, v) {
 			continue
 		}
 		if rest == nil {
@@ -122,7 +125,7 @@ func mergeHeaders(single map[string]string,
 		rest[k] = append(rest[k], v)
 	}
 	for k, vs := range rest {
-		h[k] = vs
+		h[k] = append(h[k], vs...)
 	}
 	return h
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,11 +145,20 @@ func TestMergeHeaders(t *testing.T) {
 			map[string][]string{"Origin": {"a", "b"}}, []string{"a", "b"}},
 		{"case twins", map[string]string{"Origin": "a", "origin": "b"},
 			nil, []string{"a", "b"}},
+		{"case twins alike", map[string]string{"Origin": "a", "origin": "a"},
+			nil, []string{"a", "a"}},
+		{"single is the last of multi", map[string]string{"Origin": "b"},
+			map[string][]string{"Origin": {"a", "b"}}, []string{"a", "b"}},
+		{"styles disagree", map[string]string{"Origin": "b"},
+			map[string][]string{"Origin": {"a"}}, []string{"a", "b"}},
+		{"multi empty", map[string]string{"Origin": "a"},
+			map[string][]string{"Origin": {}}, []string{"a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mergeHeaders(tt.single, tt.multi)["origin"]
-			if len(got) != len(tt.want) {
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
 				t.Fatalf("got %q want %q", got, tt.want)
 			}
 		})

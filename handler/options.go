@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/ilostoken/ilostoken/ilos"
 )
@@ -31,8 +32,10 @@ func (h *Handler) options(body []byte,
 		return h.tokenOptions, nil
 	}
 
+	// encoding/json would take invalid UTF-8 in as U+FFFD: refuse it.
 	var fields map[string]json.RawMessage
-	if body[0] != '{' || json.Unmarshal(body, &fields) != nil {
+	if body[0] != '{' || !utf8.Valid(body) ||
+		json.Unmarshal(body, &fields) != nil {
 		x.err = errInvalidJSON
 		return nil, errInvalidBody
 	}

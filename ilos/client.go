@@ -3,10 +3,10 @@
 //
 // It owns the wire format (the form body, the JSON answer), the checks on
 // what ilos answers, and the mapping of every outcome to one of a few
-// sentinel errors carried by an [*Error]. It never logs, never retries
-// (each [Client.RecordToken] is one attempt, and its errors carry what a
-// retry policy needs: the kind, the status, Retry-After), never follows a
-// redirect, and never puts the API key or a token in an error's text.
+// sentinel errors carried by an [*Error]. It retries what is safe to retry
+// (network errors, 5xx, 429) as its [RetryPolicy] says, within the caller's
+// deadline. It never logs, never follows a redirect, and never puts the API
+// key or a token in an error's text.
 //
 // The sibling package ilostest is an in-process stand-in for ilos, for
 // tests and local runs.
@@ -93,12 +93,16 @@ type Config struct {
 	// CheckRedirect says.
 	HTTPClient *http.Client
 
-	// Timeout bounds each call, on top of the context's deadline. Zero
+	// Timeout bounds each attempt, on top of the context's deadline. Zero
 	// means DefaultTimeout; it may not be negative.
 	Timeout time.Duration
 
 	// UserAgent is sent with each request. Empty means DefaultUserAgent.
 	UserAgent string
+
+	// Retry says when a failed attempt is tried again. The zero value is
+	// the default policy; see [RetryPolicy].
+	Retry RetryPolicy
 }
 
 // Client requests record tokens from ilos. It is safe for concurrent use;
@@ -108,7 +112,8 @@ type Client struct {
 	endpoint  string
 	timeout   time.Duration
 	userAgent string
-	now       func() time.Time // for Retry-After dates
+	retry     RetryPolicy
+	now       func() time.Time // for Retry-After dates and deadlines
 }
 
 // New returns a [Client] configured by cfg, or an error if a field of cfg
@@ -141,6 +146,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("ilos: user agent not printable ASCII")
 	}
 
+	retry, err := cfg.Retry.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+
 	var hc *http.Client
 	if cfg.HTTPClient == nil {
 		hc = NewHTTPClient(timeout)
@@ -155,6 +165,7 @@ func New(cfg Config) (*Client, error) {
 		endpoint:  base.JoinPath(recordPath).String(),
 		timeout:   timeout,
 		userAgent: userAgent,
+		retry:     retry,
 		now:       time.Now,
 	}
 	return c, nil
@@ -187,15 +198,17 @@ func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.Int64("expires", t.Expires))
 }
 
-// RecordToken exchanges apiKey for a record token, sending opts along. It
-// makes exactly one request, bounded by ctx and the configured timeout. The
+// RecordToken exchanges apiKey for a record token, sending opts along.
+// Each attempt is bounded by ctx and the configured timeout; a failed one
+// is tried again as the [RetryPolicy] says, never past ctx's deadline. The
 // body is form-encoded, names sorted: api_key and each option, booleans as
 // "1" or "0" (what PHP-style boolean validation accepts), extras as
 // name[key]=value.
 //
 // It fails with an error wrapping [ErrInvalidOption] if opts is invalid,
 // before sending anything; otherwise with an [*Error] whose Kind tells what
-// went wrong. An empty apiKey fails with [ErrKeyRejected] unsent.
+// went wrong, the last attempt's. An empty apiKey fails with
+// [ErrKeyRejected] unsent.
 func (c *Client) RecordToken(ctx context.Context, apiKey string,
 	opts Options) (Token, error) {
 	if apiKey == "" {
@@ -210,10 +223,35 @@ func (c *Client) RecordToken(ctx context.Context, apiKey string,
 	form := url.Values{}
 	opts.encode(form)
 	form.Set("api_key", apiKey)
+	body := form.Encode()
 
+	for n := 1; ; n++ {
+		tok, err := c.attempt(ctx, body, apiKey)
+		var e *Error
+		if err == nil || !errors.As(err, &e) {
+			return tok, err
+		}
+		e.Attempts = n
+		if n >= c.retry.MaxAttempts {
+			return Token{}, e
+		}
+		d, ok := c.retry.delay(n, e)
+		if !ok || !c.retry.fits(ctx, d, c.now()) {
+			return Token{}, e
+		}
+		if err := c.retry.Wait(ctx, d); err != nil {
+			return Token{}, &Error{Kind: ErrTimeout, Attempts: n,
+				Err: fmt.Errorf("wait to retry: %w", err)}
+		}
+	}
+}
+
+// attempt sends one request and interprets the answer.
+func (c *Client) attempt(ctx context.Context, body,
+	apiKey string) (Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	r, err := c.post(ctx, form.Encode())
+	r, err := c.post(ctx, body)
 	if err != nil {
 		return Token{}, err
 	}
@@ -229,7 +267,7 @@ type reply struct {
 
 // post sends one form request and reads the answer, up to MaxBodyBytes. A
 // non-nil error is an [*Error]. The body is given as a string so that a
-// retry could send it again.
+// retry can send it again.
 func (c *Client) post(ctx context.Context, form string) (reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		c.endpoint, strings.NewReader(form))
@@ -305,7 +343,9 @@ func (c *Client) interpret(r reply, apiKey string) (Token, error) {
 	case r.status >= 400 && r.status < 500:
 		return Token{}, refusal(ErrRefused, r.status, reason, apiKey)
 	case r.status >= 500 && r.status < 600:
-		return Token{}, refusal(ErrUnavailable, r.status, reason, apiKey)
+		e := refusal(ErrUnavailable, r.status, reason, apiKey)
+		e.RetryAfter = parseRetryAfter(r.retryAfter, c.now())
+		return Token{}, e
 	}
 	return Token{}, &Error{
 		Kind:   ErrBadAnswer,

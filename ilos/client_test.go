@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 const testKey = "planted-key-7f3a9c2e51d84b06"
 
 // standIn starts an ilos stand-in that knows testKey, and a client for it
-// built from cfg with BaseURL filled in.
+// built from cfg with BaseURL filled in. Unless cfg says otherwise, the
+// client's retries wait no time.
 func standIn(t testing.TB, cfg Config) (*ilostest.Server, *Client) {
 	t.Helper()
 	srv := ilostest.NewServer()
@@ -37,6 +39,9 @@ func clientFor(t testing.TB, base string, cfg Config) *Client {
 		t.Fatalf("ParseBaseURL(%q): %v", base, err)
 	}
 	cfg.BaseURL = u
+	if cfg.Retry.Wait == nil {
+		cfg.Retry.Wait = (&waits{}).wait
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -425,6 +430,9 @@ func TestRecordTokenUnreachable(t *testing.T) {
 	if e.Status != 0 {
 		t.Errorf("got status %d, want 0", e.Status)
 	}
+	if e.Attempts != DefaultMaxAttempts {
+		t.Errorf("got %d attempts, want %d", e.Attempts, DefaultMaxAttempts)
+	}
 	checkNoSecrets(t, err, srv, testKey)
 }
 
@@ -620,13 +628,17 @@ func TestResetOnKeptAliveConnection(t *testing.T) {
 	}
 	srv.SetFault(ilostest.Fault{Kind: ilostest.Reset, Count: 1})
 
-	_, err := c.RecordToken(t.Context(), testKey, nil)
-	checkError(t, err, ErrUnavailable)
-	if n := srv.Calls(); n != 2 {
-		t.Errorf("got %d calls, want 2 (no retry)", n)
-	}
+	// As after Lambda thaws a process: the kept connection is dead, and
+	// the retry takes a new one.
 	if _, err := c.RecordToken(t.Context(), testKey, nil); err != nil {
-		t.Errorf("RecordToken after the reset: %v", err)
+		t.Fatalf("RecordToken on the reset connection: %v", err)
+	}
+	var ids []int
+	for _, req := range srv.Requests() {
+		ids = append(ids, req.ConnID)
+	}
+	if want := []int{1, 1, 2}; !slices.Equal(ids, want) {
+		t.Errorf("got requests on connections %v, want %v", ids, want)
 	}
 }
 

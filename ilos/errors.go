@@ -69,9 +69,13 @@ type Error struct {
 	// Empty when ilos gave none.
 	Reason string
 
-	// RetryAfter is the wait a 429 asked for through Retry-After, in
-	// seconds or as an HTTP date; zero when absent or invalid.
+	// RetryAfter is the wait a 429 or 5xx asked for through Retry-After,
+	// in seconds or as an HTTP date; zero when absent or invalid.
 	RetryAfter time.Duration
+
+	// Attempts is how many requests the call made, this failure's
+	// included; zero when none was sent.
+	Attempts int
 
 	// Err is the underlying cause, if any: a network or context error, or a
 	// description of what was wrong with the answer.
@@ -94,6 +98,9 @@ func (e *Error) Error() string {
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, ", retry after %v", e.RetryAfter)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, ", after %d attempts", e.Attempts)
 	}
 	if e.Err != nil {
 		b.WriteString(": ")

@@ -78,9 +78,22 @@ func New(cfg config.Config, awsCfg aws.Config,
 		return nil, fmt.Errorf("new ilos client: %w", err)
 	}
 
-	h, err := handler.New(handler.Config{
+	h, err := handler.New(HandlerConfig(cfg, keys, client, logger))
+	if err != nil {
+		return nil, err
+	}
+	return &Parts{Handler: h, Keys: keys, Ilos: client}, nil
+}
+
+// HandlerConfig is the handler's configuration for cfg, with its key
+// source, token issuer and logger. [New] uses it; a test may pass its own
+// key source or token issuer, wrapping the real ones, and still get the
+// handler wired as in production.
+func HandlerConfig(cfg config.Config, keys handler.KeySource,
+	tokens handler.TokenIssuer, logger *slog.Logger) handler.Config {
+	return handler.Config{
 		Keys:           keys,
-		Tokens:         client,
+		Tokens:         tokens,
 		AllowedOrigins: cfg.AllowedOrigins,
 		TokenOptions:   cfg.TokenOptions,
 		ClientOptions:  cfg.ClientOptions,
@@ -89,9 +102,5 @@ func New(cfg config.Config, awsCfg aws.Config,
 			Namespace: cfg.MetricsNamespace,
 			Function:  cfg.FunctionName,
 		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	return &Parts{Handler: h, Keys: keys, Ilos: client}, nil
 }
