@@ -1,7 +1,6 @@
 package ilostoken_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/ilostoken/ilostoken/ilos"
 	"github.com/ilostoken/ilostoken/ilos/ilostest"
 	"github.com/ilostoken/ilostoken/internal/app"
+	"github.com/ilostoken/ilostoken/internal/logbuf"
 	"github.com/ilostoken/ilostoken/secrets"
 	"github.com/ilostoken/ilostoken/secrets/secretstest"
 )
@@ -41,7 +41,7 @@ type stack struct {
 	ilos   *ilostest.Server
 	h      *handler.Handler
 	parts  *app.Parts
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	seen   *texts           // responses and error texts
 	hidden []string         // secrets besides plantedKey; see hide
 	other  *ilostest.Server // a redirect target, if a test made one
@@ -52,7 +52,7 @@ func newStack(t *testing.T, env map[string]string) *stack {
 	s := &stack{
 		sm:   secretstest.NewServer(),
 		ilos: ilostest.NewServer(),
-		logs: &syncBuffer{},
+		logs: &logbuf.Buffer{},
 		seen: &texts{},
 	}
 	t.Cleanup(s.sm.Close)
@@ -717,24 +717,6 @@ func TestOneLogLinePerRequest(t *testing.T) {
 	if rec["outcome"] != "token_issued" {
 		t.Errorf("outcome: got %v want token_issued", rec["outcome"])
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // emfUnits are the units CloudWatch accepts in an EMF metric definition.

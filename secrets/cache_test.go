@@ -1,7 +1,6 @@
 package secrets_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
+	"github.com/ilostoken/ilostoken/internal/logbuf"
 	"github.com/ilostoken/ilostoken/secrets"
 	"github.com/ilostoken/ilostoken/secrets/secretstest"
 )
@@ -42,24 +42,6 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newClient returns a real SDK client for srv.
 func newClient(srv *secretstest.Server) *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(srv.AWSConfig())
@@ -70,7 +52,7 @@ type fixture struct {
 	srv   *secretstest.Server
 	cache *secrets.Cache
 	clock *clock
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 }
 
 // newFixture starts a fake service holding the planted key and a cache
@@ -81,7 +63,7 @@ func newFixture(t *testing.T, edit func(*secrets.Config)) *fixture {
 	t.Cleanup(srv.Close)
 	srv.SetString(secretID, planted)
 
-	f := &fixture{srv: srv, clock: newClock(), logs: &syncBuffer{}}
+	f := &fixture{srv: srv, clock: newClock(), logs: &logbuf.Buffer{}}
 	cfg := secrets.Config{
 		Client:   newClient(srv),
 		SecretID: secretID,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/ilostoken/ilostoken/config"
 	"github.com/ilostoken/ilostoken/examples/web"
 	"github.com/ilostoken/ilostoken/ilos/ilostest"
+	"github.com/ilostoken/ilostoken/internal/logbuf"
 )
 
 // These tests drive the example page in a real headless Chromium against
@@ -68,7 +67,7 @@ func findBrowser(t *testing.T) string {
 func newTab(t *testing.T) context.Context {
 	t.Helper()
 	path := findBrowser(t)
-	var output syncBuffer
+	var output logbuf.Buffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
@@ -88,7 +87,7 @@ func newTab(t *testing.T) context.Context {
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("start %s: %v\n%s", path, err, output.String())
 	}
-	var console syncBuffer
+	var console logbuf.Buffer
 	go func() {
 		for m, err := range chromedp.Console(tab) {
 			if err != nil {
@@ -112,7 +111,7 @@ func newTab(t *testing.T) context.Context {
 // loopback port for one test.
 type local struct {
 	*server
-	logs *syncBuffer
+	logs *logbuf.Buffer
 }
 
 // startLocal starts the local server with the environment env and the page
@@ -121,7 +120,7 @@ type local struct {
 func startLocal(t *testing.T, env map[string]string,
 	page web.Config) *local {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	lookup := func(name string) (string, bool) {
 		v, ok := env[name]
@@ -575,22 +574,4 @@ func TestBrowserRenewsToken(t *testing.T) {
 	if second == first {
 		t.Errorf("the renewed button has the first token")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
