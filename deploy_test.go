@@ -59,9 +59,9 @@ func withParams(more map[string]any) map[string]any {
 type deployment struct {
 	*cloudformation.Template
 
-	// loggingConfig is the function's LoggingConfig, which goformation's
-	// model of AWS::Serverless::Function lacks.
-	loggingConfig map[string]any
+	// extra holds the properties goformation does not model, by
+	// "Resource.Property".
+	extra map[string]any
 }
 
 // unmodelled lists the properties goformation's SAM model does not know and
@@ -126,15 +126,12 @@ func resolve(t *testing.T, params map[string]any) deployment {
 		t.Fatal(err)
 	}
 	tree = dropNoValue(tree).(map[string]any)
-	d := deployment{}
+	d := deployment{extra: map[string]any{}}
 	resources, _ := tree["Resources"].(map[string]any)
 	for name, props := range unmodelled {
-		res, _ := resources[name].(map[string]any)
-		p, _ := res["Properties"].(map[string]any)
+		p, _ := dig(resources, name, "Properties").(map[string]any)
 		for _, prop := range props {
-			if name == functionName && prop == "LoggingConfig" {
-				d.loggingConfig, _ = p[prop].(map[string]any)
-			}
+			d.extra[name+"."+prop] = p[prop]
 			delete(p, prop)
 		}
 	}
@@ -292,9 +289,9 @@ func TestTemplateFunction(t *testing.T) {
 		{"Policies", fn.Policies, (*serverless.Function_Policies)(nil)},
 		{"ReservedConcurrentExecutions", fn.ReservedConcurrentExecutions,
 			(*int)(nil)},
-		{"LoggingConfig.LogFormat", d.loggingConfig["LogFormat"], "JSON"},
-		{"LoggingConfig.LogGroup", d.loggingConfig["LogGroup"],
-			"ref:" + logGroupName},
+		{"LoggingConfig", d.extra[functionName+".LoggingConfig"],
+			map[string]any{"LogFormat": "JSON",
+				"LogGroup": "ref:" + logGroupName}},
 	}
 	for _, c := range checks {
 		if !equalJSON(c.got, c.want) {
@@ -360,6 +357,20 @@ func TestTemplateEnvironment(t *testing.T) {
 		t.Errorf("the template's environment does not parse: %v", err)
 	}
 
+	local := readEnvJSON(t)
+	if got := slices.Sorted(maps.Keys(local)); !slices.Equal(got, want) {
+		t.Errorf("%s variables: got %v, want config.Names() %v",
+			envFile, got, want)
+	}
+	if _, err := config.Parse(lookupIn(local)); err != nil {
+		t.Errorf("%s does not parse: %v", envFile, err)
+	}
+}
+
+// readEnvJSON returns the variables env.json sets for the function, which
+// must be the only function it names.
+func readEnvJSON(t *testing.T) map[string]string {
+	t.Helper()
 	raw, err := os.ReadFile(envFile)
 	if err != nil {
 		t.Fatal(err)
@@ -370,17 +381,10 @@ func TestTemplateEnvironment(t *testing.T) {
 	}
 	if got := slices.Collect(maps.Keys(env)); !slices.Equal(got,
 		[]string{functionName}) {
-		t.Errorf("%s names functions %v, want [%s]", envFile, got,
+		t.Fatalf("%s names functions %v, want [%s]", envFile, got,
 			functionName)
 	}
-	local := env[functionName]
-	if got := slices.Sorted(maps.Keys(local)); !slices.Equal(got, want) {
-		t.Errorf("%s variables: got %v, want config.Names() %v",
-			envFile, got, want)
-	}
-	if _, err := config.Parse(lookupIn(local)); err != nil {
-		t.Errorf("%s does not parse: %v", envFile, err)
-	}
+	return env[functionName]
 }
 
 func lookupIn(m map[string]string) func(string) (string, bool) {
@@ -392,6 +396,11 @@ func lookupIn(m map[string]string) func(string) (string, bool) {
 
 func TestTemplateParameters(t *testing.T) {
 	d := resolve(t, requiredParams())
+	examples := withParams(map[string]any{
+		"KmsKeyArn":   exampleKMSKeyARN,
+		"JwtIssuer":   exampleIssuer,
+		"JwtAudience": "client-a,client-b",
+	})
 	for _, name := range []string{"IlosSecretArn", "IlosKeyType",
 		"AllowedOrigins", "ClientOptions", "IlosTokenOptions", "KmsKeyArn",
 		"JwtIssuer", "JwtAudience", "ThrottlingRateLimit",
@@ -421,6 +430,9 @@ func TestTemplateParameters(t *testing.T) {
 		if def, ok := p.Default.(string); ok && !re.MatchString(def) {
 			t.Errorf("parameter %s: default %q fails its own pattern",
 				name, def)
+		}
+		if ex, ok := examples[name].(string); ok && !re.MatchString(ex) {
+			t.Errorf("parameter %s: example %q fails its pattern", name, ex)
 		}
 	}
 }
