@@ -5,7 +5,8 @@ BUILD_ENV = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 GOBUILD   = $(BUILD_ENV) $(GO) build -tags lambda.norpc -trimpath \
             -ldflags='-s -w -buildid='
 
-.PHONY: build run test lint fuzz bench tidy clean build-TokenFunction
+.PHONY: build run test lint fuzz bench tidy clean build-TokenFunction \
+        invoke start-api
 
 ## build: the Lambda binary, ./bootstrap (linux/arm64, static)
 build:
@@ -40,6 +41,17 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" \
 			-fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+## invoke: one sample event through `sam local invoke` (SAM CLI and Docker)
+EVENT ?= events/http-api-post.json
+invoke:
+	sam build
+	sam local invoke TokenFunction --event $(EVENT) --env-vars env.json
+
+## start-api: the API on http://127.0.0.1:3000 through `sam local start-api`
+start-api:
+	sam build
+	sam local start-api --env-vars env.json
 
 ## tidy: tidy go.mod and go.sum
 tidy:
