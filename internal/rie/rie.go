@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -223,7 +224,9 @@ func (e *Emulator) readOutput(r io.ReadCloser, w io.Writer) {
 	for sc.Scan() {
 		line := sc.Bytes()
 		if w != nil {
-			_, _ = w.Write(append(line, '\n'))
+			// A copy: appending to line would write into the
+			// scanner's buffer, over the next line.
+			_, _ = w.Write(append(slices.Clip(line), '\n'))
 		}
 		m := initReport.FindSubmatch(line)
 		if m == nil {
@@ -339,6 +342,35 @@ func parentOf(stat []byte) int {
 	return ppid
 }
 
+// waitGone polls until none of pids is running or deadline passes. They
+// are not this process's children, so it cannot wait for them.
+func waitGone(pids []int, deadline <-chan time.Time) {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for slices.ContainsFunc(pids, Running) {
+		select {
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Running reports whether process pid exists and has not exited: a
+// killed process stays a zombie until its parent reaps it.
+func Running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	state := stat[i+2]
+	return state != 'Z' && state != 'X'
+}
+
 // PeakRSS returns the peak resident set size of process pid, in bytes
 // (VmHWM in /proc/PID/status).
 func PeakRSS(pid int) (int64, error) {
@@ -368,16 +400,17 @@ func PeakRSS(pid int) (int64, error) {
 // for the emulator to exit. It may be called more than once.
 func (e *Emulator) Stop() {
 	e.stopOnce.Do(func() {
-		if kids, err := children(e.cmd.Process.Pid); err == nil {
-			for _, pid := range kids {
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-			}
+		kids, _ := children(e.cmd.Process.Pid)
+		for _, pid := range kids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+		deadline := time.After(stopTimeout)
 		select {
 		case <-e.done:
-		case <-time.After(stopTimeout):
+		case <-deadline:
 		}
+		waitGone(kids, deadline)
 		e.client.CloseIdleConnections()
 	})
 }

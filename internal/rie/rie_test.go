@@ -1,11 +1,9 @@
 package rie_test
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ilostoken/ilostoken/internal/rie"
@@ -80,9 +78,8 @@ func TestEmulatorRunsBootstrap(t *testing.T) {
 	}
 
 	e.Stop()
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("bootstrap %d still there after Stop: kill 0 gave %v",
-			pid, err)
+	if rie.Running(pid) {
+		t.Errorf("bootstrap %d still running after Stop", pid)
 	}
 	if !strings.Contains(out.String(), "REPORT RequestId") {
 		t.Errorf("output lacks the REPORT line:\n%s", out.String())
@@ -121,5 +118,14 @@ func TestPeakRSSOfThisProcess(t *testing.T) {
 	}
 	if _, err := rie.PeakRSS(-1); err == nil {
 		t.Error("PeakRSS(-1): got no error, want one")
+	}
+}
+
+func TestRunning(t *testing.T) {
+	if !rie.Running(os.Getpid()) {
+		t.Error("Running(this process): got false, want true")
+	}
+	if rie.Running(-1) {
+		t.Error("Running(-1): got true, want false")
 	}
 }
