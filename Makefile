@@ -21,6 +21,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+## bench: the benchmark report (figures and ratios; see BENCHMARKS.md)
+bench:
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+		apt-get install -y -qq wrk >/dev/null; } || \
+		echo "wrk not installed: throughput figures skipped"
+	$(GO) run ./internal/cmd/benchreport
+
 ## lint: formatting, vet and staticcheck
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

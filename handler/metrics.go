@@ -1,7 +1,9 @@
 package handler
 
 import (
+	"encoding/json"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ilostoken/ilostoken/secrets"
@@ -45,9 +47,22 @@ const (
 	metricIlos         = "ilos_ms"
 )
 
+// emfRoot is the "_aws" member: the time and the directives. The
+// directives for each combination of outcome and calls made are marshaled
+// once, in newMeter, as a request's log line is on the hot path.
 type emfRoot struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+	Timestamp         int64
+	CloudWatchMetrics json.RawMessage
+}
+
+// MarshalJSON writes r without reflection.
+func (r emfRoot) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 32+len(r.CloudWatchMetrics))
+	b = append(b, `{"Timestamp":`...)
+	b = strconv.AppendInt(b, r.Timestamp, 10)
+	b = append(b, `,"CloudWatchMetrics":`...)
+	b = append(b, r.CloudWatchMetrics...)
+	return append(b, '}'), nil
 }
 
 type emfDirective struct {
@@ -67,6 +82,15 @@ type meter struct {
 	function  string
 	stats     StatsSource // nil when the key source keeps no counters
 	cold      atomic.Bool // true until the first request is measured
+
+	// directives holds the marshaled directives by directiveIndex.
+	directives [8]json.RawMessage
+}
+
+// directiveIndex numbers the combinations of the calls a request made and
+// whether it failed, which decide the metrics its line declares.
+func directiveIndex(secretsCalled, ilosCalled, failed bool) int {
+	return b2i(secretsCalled) | b2i(ilosCalled)<<1 | b2i(failed)<<2
 }
 
 func newMeter(m *Metrics, keys KeySource) *meter {
@@ -79,6 +103,14 @@ func newMeter(m *Metrics, keys KeySource) *meter {
 	}
 	mt.stats, _ = keys.(StatsSource)
 	mt.cold.Store(true)
+	for i := range mt.directives {
+		raw, err := json.Marshal(mt.directiveSet(i&1 != 0, i&2 != 0,
+			i&4 != 0))
+		if err != nil {
+			panic("handler: marshal EMF directives: " + err.Error())
+		}
+		mt.directives[i] = raw
+	}
 	return mt
 }
 
@@ -95,13 +127,36 @@ func (m *meter) snapshot() secrets.Stats {
 func (m *meter) attrs(x *exchange, status int) []slog.Attr {
 	cold := m.cold.Swap(false)
 	now := x.start.Add(x.elapsed)
-	counts := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
 		slog.String("function", m.function),
 		slog.Int(metricTokens, b2i(status == 200)),
 		slog.Int(metricClientErrors, b2i(status >= 400 && status < 500)),
 		slog.Int(metricServerErrors, b2i(status >= 500)),
-		slog.Int(metricColdStart, b2i(cold)),
+		slog.Int(metricColdStart, b2i(cold)))
+	if m.stats != nil {
+		after := m.stats.Stats()
+		attrs = append(attrs,
+			slog.Uint64(metricFetches, after.Fetches-x.before.Fetches),
+			slog.Uint64(metricHits, after.Hits-x.before.Hits))
 	}
+	failed := status >= 400
+	if failed {
+		attrs = append(attrs, slog.String("error_code", x.outcome),
+			slog.Int(metricErrors, 1))
+	}
+	root := emfRoot{
+		Timestamp: now.UnixMilli(),
+		CloudWatchMetrics: m.directives[directiveIndex(x.secretsCalled,
+			x.ilosCalled, failed)],
+	}
+	return append(attrs, slog.Any("_aws", root))
+}
+
+// directiveSet builds the directives of a line: the main metrics, and the
+// errors by error code when the request failed.
+func (m *meter) directiveSet(secretsCalled, ilosCalled,
+	failed bool) []emfDirective {
 	main := emfDirective{
 		Namespace:  m.namespace,
 		Dimensions: [][]string{{"function"}},
@@ -114,40 +169,29 @@ func (m *meter) attrs(x *exchange, status int) []slog.Attr {
 		},
 	}
 	if m.stats != nil {
-		after := m.stats.Stats()
-		counts = append(counts,
-			slog.Uint64(metricFetches, after.Fetches-x.before.Fetches),
-			slog.Uint64(metricHits, after.Hits-x.before.Hits))
 		main.Metrics = append(main.Metrics,
 			emfMetric{metricFetches, "Count"},
 			emfMetric{metricHits, "Count"})
 	}
 	// Latencies count only when the call was made, so that a refused
 	// origin does not pull the average towards zero.
-	if x.secretsCalled {
+	if secretsCalled {
 		main.Metrics = append(main.Metrics,
 			emfMetric{metricSecrets, "Milliseconds"})
 	}
-	if x.ilosCalled {
+	if ilosCalled {
 		main.Metrics = append(main.Metrics,
 			emfMetric{metricIlos, "Milliseconds"})
 	}
-
-	root := emfRoot{
-		Timestamp:         now.UnixMilli(),
-		CloudWatchMetrics: []emfDirective{main},
+	set := []emfDirective{main}
+	if failed {
+		set = append(set, emfDirective{
+			Namespace:  m.namespace,
+			Dimensions: [][]string{{"function", "error_code"}},
+			Metrics:    []emfMetric{{metricErrors, "Count"}},
+		})
 	}
-	if status >= 400 {
-		counts = append(counts, slog.String("error_code", x.outcome),
-			slog.Int(metricErrors, 1))
-		root.CloudWatchMetrics = append(root.CloudWatchMetrics,
-			emfDirective{
-				Namespace:  m.namespace,
-				Dimensions: [][]string{{"function", "error_code"}},
-				Metrics:    []emfMetric{{metricErrors, "Count"}},
-			})
-	}
-	return append(counts, slog.Any("_aws", root))
+	return set
 }
 
 func b2i(b bool) int {

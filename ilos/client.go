@@ -40,11 +40,21 @@ const DefaultTimeout = 10 * time.Second
 // DefaultUserAgent is the User-Agent sent when [Config] sets none.
 const DefaultUserAgent = "ilostoken/1"
 
+// MaxIdleConns is how many idle connections to ilos the client of
+// [NewHTTPClient] keeps. Lambda sends one request at a time per container,
+// which needs one; a local server under load may have many in flight, and
+// with fewer idle slots than requests in flight each burst would close
+// connections and open new ones.
+const MaxIdleConns = 64
+
 // recordPath is the record-token endpoint, below the base URL.
 const recordPath = "v1/token/record"
 
 // NewHTTPClient returns an HTTP client meant to be kept for the life of the
-// process, so that connections to ilos are reused. It has explicit timeouts
+// process, so that connections to ilos are reused. It keeps up to
+// [MaxIdleConns] idle connections to ilos, so that a burst of concurrent
+// requests (the local server) leaves its connections for the next burst
+// rather than closing all but a few. It has explicit timeouts
 // (dial, TLS handshake, response header, idle connection, and timeout for
 // a whole exchange; DefaultTimeout when timeout is not positive), uses
 // HTTP/2 where the server offers it, and never follows redirects: following
@@ -65,8 +75,8 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		ResponseHeaderTimeout:  timeout,
 		ExpectContinueTimeout:  time.Second,
 		IdleConnTimeout:        90 * time.Second,
-		MaxIdleConns:           16,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConns:           MaxIdleConns,
+		MaxIdleConnsPerHost:    MaxIdleConns,
 		MaxResponseHeaderBytes: MaxBodyBytes,
 		ForceAttemptHTTP2:      true,
 	}
