@@ -434,7 +434,17 @@ func TestTemplateParameters(t *testing.T) {
 		if ex, ok := examples[name].(string); ok && !re.MatchString(ex) {
 			t.Errorf("parameter %s: example %q fails its pattern", name, ex)
 		}
+		if bad, ok := refused[name]; ok && re.MatchString(bad) {
+			t.Errorf("parameter %s: pattern accepts %q", name, bad)
+		}
 	}
+}
+
+// refused are values a parameter's pattern must refuse. A policy on a
+// secret's ARN without its random suffix grants nothing.
+var refused = map[string]string{
+	"IlosSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:" +
+		"secret:ilos/api-key",
 }
 
 // statement is one IAM policy statement, as the template writes it.

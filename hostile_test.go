@@ -232,7 +232,7 @@ func TestHostileEvents(t *testing.T) {
 			status: 400, code: "invalid_request"},
 		{name: "lower-case method",
 			ev:     httpAPIEvent(req{method: "post", origin: appOrigin}),
-			status: 200},
+			status: 405, code: "method_not_allowed"},
 		{name: "unknown method",
 			ev:     httpAPIEvent(req{method: "TRACE", origin: appOrigin}),
 			status: 405, code: "method_not_allowed"},

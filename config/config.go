@@ -131,6 +131,16 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		msg := fmt.Sprintf(format, args...)
 		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
 	}
+	// failed records err under name, one line for each error it joins.
+	failed := func(name string, err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				errs = append(errs, fmt.Errorf("%s: %w", name, e))
+			}
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
 	cfg := Config{
 		KeyType:          DefaultKeyType,
 		SecretCacheTTL:   DefaultSecretCacheTTL,
@@ -155,7 +165,7 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 
 	origins, err := ParseOrigins(get(EnvAllowedOrigins))
 	if err != nil {
-		fail(EnvAllowedOrigins, "%v", err)
+		failed(EnvAllowedOrigins, err)
 	}
 	cfg.AllowedOrigins = origins
 
@@ -165,33 +175,33 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	cfg.APIURL, err = ilos.ParseBaseURL(rawURL)
 	if err != nil {
-		fail(EnvAPIURL, "%v", err)
+		failed(EnvAPIURL, err)
 	}
 
 	if v := get(EnvTokenOptions); v != "" {
 		cfg.TokenOptions, err = ilos.ParseOptions([]byte(v))
 		if err != nil {
-			fail(EnvTokenOptions, "%v", err)
+			failed(EnvTokenOptions, err)
 		}
 	}
 
 	cfg.ClientOptions, err = parseClientOptions(get(EnvClientOptions))
 	if err != nil {
-		fail(EnvClientOptions, "%v", err)
+		failed(EnvClientOptions, err)
 	}
 
 	if v := get(EnvSecretCacheTTL); v != "" {
 		cfg.SecretCacheTTL, err = parseDuration(v,
 			MinSecretCacheTTL, MaxSecretCacheTTL)
 		if err != nil {
-			fail(EnvSecretCacheTTL, "%v", err)
+			failed(EnvSecretCacheTTL, err)
 		}
 	}
 
 	if v := get(EnvTimeout); v != "" {
 		cfg.Timeout, err = parseDuration(v, MinTimeout, MaxTimeout)
 		if err != nil {
-			fail(EnvTimeout, "%v", err)
+			failed(EnvTimeout, err)
 		}
 	}
 
@@ -226,6 +236,7 @@ func ParseOrigins(s string) ([]string, error) {
 		return []string{Wildcard}, nil
 	}
 	var out []string
+	var errs []error
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -233,11 +244,15 @@ func ParseOrigins(s string) ([]string, error) {
 		}
 		o, err := parseOrigin(part)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if !slices.Contains(out, o) {
 			out = append(out, o)
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("required: a comma-separated list of origins")
@@ -279,20 +294,24 @@ func parseOrigin(s string) (string, error) {
 
 func parseClientOptions(s string) ([]string, error) {
 	var out []string
+	var errs []error
 	for name := range strings.SplitSeq(s, ",") {
 		name = strings.TrimSpace(name)
 		switch {
 		case name == "":
 			continue
+		case handler.ServerOnly(name):
+			errs = append(errs,
+				fmt.Errorf("%q may be set only by the server", name))
 		case !ilos.IsField(name):
-			return nil, fmt.Errorf("%q is not a documented ilos option",
-				name)
-		case !handler.BrowserSettable(name):
-			return nil, fmt.Errorf("%q may be set only by the server", name)
-		}
-		if !slices.Contains(out, name) {
+			errs = append(errs,
+				fmt.Errorf("%q is not a documented ilos option", name))
+		case !slices.Contains(out, name):
 			out = append(out, name)
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -176,3 +176,23 @@ func TestParseNeverEchoesTokenOptions(t *testing.T) {
 		t.Errorf("error echoes an option value: %v", err)
 	}
 }
+
+func TestParseReportsEveryBadListEntry(t *testing.T) {
+	env := minimal()
+	env[config.EnvAllowedOrigins] = "ftp://a.test,http://b.test/path"
+	env[config.EnvClientOptions] = "api_key,video_titel,video_title"
+	_, err := config.Parse(lookup(env))
+	if err == nil {
+		t.Fatal("Parse accepted the configuration")
+	}
+	for _, want := range []string{
+		`ALLOWED_ORIGINS: "ftp://a.test"`,
+		`ALLOWED_ORIGINS: "http://b.test/path"`,
+		`CLIENT_OPTIONS: "api_key" may be set only by the server`,
+		`CLIENT_OPTIONS: "video_titel" is not a documented ilos option`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

@@ -89,7 +89,6 @@ func decodeEvent(raw []byte) (*request, error) {
 	default:
 		return nil, errNotHTTP
 	}
-	r.method = strings.ToUpper(r.method)
 	r.path = stripStage(r.path, ev.RequestContext.Stage)
 
 	body, err := decodeBody(ev.Body, ev.IsBase64Encoded)
@@ -151,12 +150,17 @@ func decodeBody(body string, isBase64 bool) ([]byte, error) {
 		}
 		return []byte(body), nil
 	}
+	// Refuse before decoding what cannot fit, then check what did decode:
+	// EncodedLen rounds up, so it admits a few bytes past the limit.
 	if len(body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
 		return nil, errBodyTooLarge
 	}
 	b, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
 		return nil, errBadBase64
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, errBodyTooLarge
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -81,8 +82,11 @@ func TestDecodeEvent(t *testing.T) {
 		wantBody   string
 	}{
 		{"http api", `{"version":"2.0","rawPath":"/token",` +
-			`"requestContext":{"http":{"method":"post"}}}`,
+			`"requestContext":{"http":{"method":"POST"}}}`,
 			nil, "POST", "/token", ""},
+		{"method case kept", `{"version":"2.0","rawPath":"/token",` +
+			`"requestContext":{"http":{"method":"post"}}}`,
+			nil, "post", "/token", ""},
 		{"http api named stage", `{"version":"2.0","rawPath":"/dev/token",` +
 			`"requestContext":{"stage":"dev","http":{"method":"POST"}}}`,
 			nil, "POST", "/token", ""},
@@ -107,6 +111,19 @@ func TestDecodeEvent(t *testing.T) {
 		{"too large", `{"httpMethod":"POST","path":"/token","body":"` +
 			strings.Repeat("a", MaxBodyBytes+1) + `"}`,
 			errBodyTooLarge, "POST", "/token", ""},
+		{"largest", `{"httpMethod":"POST","path":"/token","body":"` +
+			strings.Repeat("a", MaxBodyBytes) + `"}`,
+			nil, "POST", "/token", strings.Repeat("a", MaxBodyBytes)},
+		{"base64 one past the limit", `{"httpMethod":"POST",` +
+			`"path":"/token","isBase64Encoded":true,"body":"` +
+			base64.StdEncoding.EncodeToString(
+				make([]byte, MaxBodyBytes+1)) + `"}`,
+			errBodyTooLarge, "POST", "/token", ""},
+		{"base64 at the limit", `{"httpMethod":"POST",` +
+			`"path":"/token","isBase64Encoded":true,"body":"` +
+			base64.StdEncoding.EncodeToString(
+				[]byte(strings.Repeat(" ", MaxBodyBytes))) + `"}`,
+			nil, "POST", "/token", strings.Repeat(" ", MaxBodyBytes)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,6 +250,41 @@ func TestServeHTTP(t *testing.T) {
 	}
 	if body.Token != "tok123" {
 		t.Errorf("token: got %q want tok123", body.Token)
+	}
+}
+
+func TestServeHTTPBodyLimit(t *testing.T) {
+	h, _, _ := newTestHandler(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	tests := []struct {
+		name string
+		size int
+		want int
+	}{
+		{"at the limit", MaxBodyBytes, 200},
+		{"one past", MaxBodyBytes + 1, 413},
+		{"far past", 1 << 20, 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := "{}" + strings.Repeat(" ", tt.size-2)
+			req, err := http.NewRequestWithContext(t.Context(), "POST",
+				srv.URL+"/token", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "https://app.example.com")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status: got %d want %d", resp.StatusCode, tt.want)
+			}
+		})
 	}
 }
 

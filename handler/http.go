@@ -21,17 +21,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// and answers 413 itself.
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		http.Error(w, "cannot read the request body", http.StatusBadRequest)
+		// A body that breaks off (a bad chunk, a dropped connection) gets
+		// the same JSON error as any unreadable request.
+		x := &exchange{start: h.now(), requestID: newRequestID(), err: err}
+		resp := h.fail(x, errInvalidEvent)
+		h.logExchange(r.Context(), x, resp.StatusCode)
+		writeResponse(w, resp)
 		return
 	}
 
-	raw, err := json.Marshal(httpEvent(r, body))
-	if err != nil {
-		http.Error(w, "cannot encode the event", http.StatusInternalServerError)
-		return
-	}
-
+	// Every field of the event is a string, a number or a string map, so
+	// Marshal cannot fail.
+	raw, _ := json.Marshal(httpEvent(r, body))
 	resp, _ := h.Handle(r.Context(), raw)
+	writeResponse(w, resp)
+}
+
+// writeResponse writes a Lambda response as plain HTTP.
+func writeResponse(w http.ResponseWriter, resp Response) {
 	for k, v := range resp.Headers {
 		w.Header().Set(k, v)
 	}

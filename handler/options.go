@@ -20,7 +20,13 @@ var serverOnly = []string{"api_key", "video_endpoint", "video_endpoint_extras"}
 // field name: a documented option other than the key, the webhook and the
 // webhook's extras.
 func BrowserSettable(name string) bool {
-	return ilos.IsField(name) && !slices.Contains(serverOnly, name)
+	return ilos.IsField(name) && !ServerOnly(name)
+}
+
+// ServerOnly reports whether name is an ilos field that only the server may
+// set: the key, the webhook and the webhook's extras.
+func ServerOnly(name string) bool {
+	return slices.Contains(serverOnly, name)
 }
 
 // options reads the optional JSON body: the ilos options the browser sets,

@@ -202,11 +202,12 @@ func ms(d time.Duration) float64 {
 	return math.Round(float64(d.Microseconds())) / 1000
 }
 
-// clip bounds text that came from outside before it is logged.
+// clip bounds text that came from outside before it is logged. It keeps
+// the head and the tail: an error's innermost cause comes last.
 func clip(s string) string {
-	const limit = 256
+	const limit = 512
 	if len(s) <= limit {
 		return s
 	}
-	return s[:limit] + "…"
+	return s[:limit/2] + " … " + s[len(s)-limit/2:]
 }

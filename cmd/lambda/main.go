@@ -37,7 +37,7 @@ func start(ctx context.Context, logger *slog.Logger) (*app.Parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := app.LoadAWSConfig(ctx)
+	awsCfg, err := app.LoadAWSConfig(ctx, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -62,6 +63,9 @@ func run(ctx context.Context, addr string,
 	}
 	defer s.cleanup()
 
+	for _, note := range s.notes {
+		fmt.Fprintln(os.Stdout, note)
+	}
 	fmt.Fprintf(os.Stdout, "Serving on %s\nTry:\n"+
 		"  curl -X POST -H 'Origin: %s' %s/token\n"+
 		"Open the example page: %s/\n", s.base, s.origin, s.base, s.base)
@@ -81,8 +85,9 @@ func run(ctx context.Context, addr string,
 
 // server is the local server, listening but not yet serving.
 type server struct {
-	base   string // such as http://127.0.0.1:3000
-	origin string // the first allowed origin
+	base   string   // such as http://127.0.0.1:3000
+	origin string   // the first allowed origin, or base for "*"
+	notes  []string // said at start-up, before the URLs
 	ln     net.Listener
 	srv    *http.Server
 	page   http.Handler // the example page
@@ -113,7 +118,8 @@ func start(ctx context.Context, addr string,
 	origins := fmt.Sprintf("%s,http://localhost:%d", base,
 		ln.Addr().(*net.TCPAddr).Port)
 
-	cfg, awsCfg, stand, cleanup, err := settings(ctx, origins, lookup)
+	cfg, awsCfg, stand, cleanup, err := settings(ctx, origins, lookup,
+		logger)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -145,9 +151,25 @@ func start(ctx context.Context, addr string,
 		ReadTimeout:       10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+	origin := cfg.AllowedOrigins[0]
+	if origin == config.Wildcard {
+		origin = base
+	}
+	var notes []string
+	if stand.ilos != nil {
+		notes = append(notes, "Running on the built-in demo, as "+
+			"ILOS_SECRET_ID is unset: in-process Secrets Manager and "+
+			"ilos, a generated key (ILOS_API_URL is not used).")
+	}
+	if !slices.Contains(cfg.AllowedOrigins, base) &&
+		!slices.Contains(cfg.AllowedOrigins, config.Wildcard) {
+		notes = append(notes, "Warning: ALLOWED_ORIGINS does not list "+
+			base+", so the example page's requests will get 403.")
+	}
 	return &server{
 		base:    base,
-		origin:  cfg.AllowedOrigins[0],
+		origin:  origin,
+		notes:   notes,
 		ln:      ln,
 		srv:     srv,
 		page:    pageHandler,
@@ -191,14 +213,14 @@ func listen(addr string) (net.Listener, error) {
 // environment's when ILOS_SECRET_ID is set, else the embedded default and
 // its stand-ins.
 func settings(ctx context.Context, origins string,
-	lookup func(string) (string, bool)) (config.Config, aws.Config,
-	standIns, func(), error) {
+	lookup func(string) (string, bool), logger *slog.Logger) (config.Config,
+	aws.Config, standIns, func(), error) {
 	if v, _ := lookup(config.EnvSecretID); v != "" {
 		cfg, err := config.Parse(lookup)
 		if err != nil {
 			return config.Config{}, aws.Config{}, standIns{}, nil, err
 		}
-		awsCfg, err := app.LoadAWSConfig(ctx)
+		awsCfg, err := app.LoadAWSConfig(ctx, logger)
 		if err != nil {
 			return config.Config{}, aws.Config{}, standIns{}, nil, err
 		}

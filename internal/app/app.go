@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/ilostoken/ilostoken/config"
 	"github.com/ilostoken/ilostoken/handler"
@@ -30,14 +32,37 @@ const (
 
 // LoadAWSConfig loads the AWS SDK's shared configuration from the
 // environment (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER) with
-// a retryer whose backoff suits a request that must answer in seconds.
-func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+// a retryer whose backoff suits a request that must answer in seconds. The
+// SDK's own warnings go to logger as JSON lines like the function's. A
+// missing region is an error now rather than at the first request.
+func LoadAWSConfig(ctx context.Context,
+	logger *slog.Logger) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithRetryer(newRetryer))
+		awsconfig.WithRetryer(newRetryer),
+		awsconfig.WithLogger(sdkLogger(logger)))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New(
+			"load AWS config: no region: set AWS_REGION")
+	}
 	return cfg, nil
+}
+
+// sdkLogger passes the SDK's log messages to logger. The SDK logs no
+// request or response bodies unless its ClientLogMode asks, and this
+// project never sets one.
+func sdkLogger(logger *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification,
+		format string, v ...any) {
+		level := slog.LevelWarn
+		if c == logging.Debug {
+			level = slog.LevelDebug
+		}
+		logger.Log(context.Background(), level, "aws sdk",
+			"detail", fmt.Sprintf(format, v...))
+	})
 }
 
 func newRetryer() aws.Retryer {
