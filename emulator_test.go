@@ -232,16 +232,16 @@ func (f fakes) env(t *testing.T) map[string]string {
 		config.EnvSecretID: f.sm.ARN(secretID),
 		config.EnvAPIURL:   f.ilos.URL(),
 
-		"HOME":                             home,
-		"AWS_REGION":                       secretstest.Region,
-		"AWS_ACCESS_KEY_ID":                secretstest.AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY":            secretstest.SecretAccessKey,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": f.sm.URL(),
-		"AWS_CONFIG_FILE":                  filepath.Join(home, "none"),
-		"AWS_SHARED_CREDENTIALS_FILE":      filepath.Join(home, "none"),
-		"AWS_EC2_METADATA_DISABLED":        "true",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT":      strconv.Itoa(functionTimeout),
+		"HOME":                        home,
+		"AWS_CONFIG_FILE":             filepath.Join(home, "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "none"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": strconv.Itoa(functionTimeout),
 	})
+	for _, kv := range f.sm.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 	return env
 }
 

@@ -4,9 +4,11 @@
 // no AWS account.
 //
 // The package owns the fake service: its secrets, their versions and the
-// faults it injects. It answers GetSecretValue only. It never verifies a
-// signature beyond its presence, never logs a request body and never puts a
-// secret value in an error message.
+// faults it injects. It answers GetSecretValue only, and only to a request
+// signed (AWS Signature Version 4) with the random credentials each server
+// makes for itself, so that another process on the machine cannot read its
+// secrets. It never logs a request body and never puts a secret value in an
+// error message.
 package secretstest
 
 import (
@@ -14,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -27,14 +30,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
-// Region, AccountID, AccessKeyID and SecretAccessKey describe the fake
-// account that [Server.AWSConfig] signs requests for. The credentials are
-// fake: they grant nothing anywhere.
+// Region and AccountID describe the fake account the server's secrets live
+// in. Requests must be signed for Region.
 const (
-	Region          = "us-east-1"
-	AccountID       = "123456789012"
-	AccessKeyID     = "AKIDSECRETSTEST"
-	SecretAccessKey = "secretstest-fake-secret-access-key"
+	Region    = "us-east-1"
+	AccountID = "123456789012"
 )
 
 // The stage labels the server attaches to versions, as the real service does.
@@ -137,6 +137,7 @@ type secret struct {
 // safe for concurrent use. Create one with [NewServer].
 type Server struct {
 	ts     *httptest.Server
+	creds  aws.Credentials
 	closed chan struct{}
 	once   sync.Once
 
@@ -151,6 +152,7 @@ type Server struct {
 // done.
 func NewServer() *Server {
 	s := &Server{
+		creds:   newCredentials(),
 		closed:  make(chan struct{}),
 		secrets: make(map[string]*secret),
 	}
@@ -169,16 +171,31 @@ func (s *Server) Close() {
 	s.ts.Close()
 }
 
+// Credentials returns the access key pair the server accepts signatures
+// from. Each server makes its own at random; they grant nothing elsewhere.
+func (s *Server) Credentials() aws.Credentials { return s.creds }
+
+// Env returns, as KEY=value strings for os/exec, the environment that points
+// the AWS SDK in another process at the server: the region, the server's
+// credentials and its URL as the Secrets Manager endpoint.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + s.creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + s.creds.SecretAccessKey,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.URL(),
+	}
+}
+
 // AWSConfig returns a configuration for a real SDK client that talks to the
-// server: region us-east-1, static fake credentials, the server's URL as
+// server: region us-east-1, the server's credentials, the server's URL as
 // base endpoint, and a retryer that keeps the SDK's three attempts but waits
 // only a millisecond between them. Build a client with
 // secretsmanager.NewFromConfig(s.AWSConfig()).
 func (s *Server) AWSConfig() aws.Config {
 	return aws.Config{
-		Region: Region,
-		Credentials: credentials.NewStaticCredentialsProvider(
-			AccessKeyID, SecretAccessKey, ""),
+		Region:       Region,
+		Credentials:  credentials.StaticCredentialsProvider{Value: s.creds},
 		BaseEndpoint: aws.String(s.URL()),
 		HTTPClient:   s.ts.Client(),
 		Retryer: func() aws.Retryer {
@@ -310,7 +327,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls++
 	s.mu.Unlock()
 
-	if e, ok := checkAuth(r.Header.Get("Authorization")); !ok {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, apiError{http.StatusBadRequest,
+			"SerializationException", "Request body is too large."})
+		return
+	}
+	if e, ok := s.verify(r, body); !ok {
 		writeError(w, e)
 		return
 	}
@@ -323,8 +346,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var in request
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	if err := json.NewDecoder(body).Decode(&in); err != nil {
+	if err := json.Unmarshal(body, &in); err != nil {
 		writeError(w, apiError{http.StatusBadRequest,
 			"SerializationException", "Request body is not valid JSON."})
 		return
@@ -350,27 +372,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// checkAuth rejects a request without a SigV4 Authorization header, with
-// the codes the real service uses.
-func checkAuth(h string) (apiError, bool) {
-	if h == "" {
-		return apiError{http.StatusBadRequest,
-			"MissingAuthenticationTokenException",
-			"Missing Authentication Token"}, false
-	}
-	const scheme = "AWS4-HMAC-SHA256 "
-	if !strings.HasPrefix(h, scheme) ||
-		!strings.Contains(h, "Credential=") ||
-		!strings.Contains(h, "SignedHeaders=") ||
-		!strings.Contains(h, "Signature=") {
-		return apiError{http.StatusBadRequest,
-			"IncompleteSignatureException",
-			"Authorization header requires a SigV4 Credential, " +
-				"SignedHeaders and Signature."}, false
-	}
-	return apiError{}, true
 }
 
 // takeFault returns the fault that applies to this call, if any, and uses
@@ -564,6 +565,13 @@ func newVersionID() string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" +
 		h[20:]
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // newARN returns an ARN for a secret named name, with the random

@@ -3,14 +3,18 @@ package secretstest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -290,68 +294,261 @@ func TestBlackHole(t *testing.T) {
 func TestWireRejects(t *testing.T) {
 	s := secretstest.NewServer()
 	t.Cleanup(s.Close)
-	const auth = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/" +
-		"secretsmanager/aws4_request, SignedHeaders=host, Signature=00"
 
 	tests := []struct {
 		name   string
 		method string
 		target string
+		signed bool
 		auth   string
 		ctype  string
 		body   string
 		status int
 		code   string
 	}{
-		{"no auth", "POST", "secretsmanager.GetSecretValue", "",
+		{"no auth", "POST", "secretsmanager.GetSecretValue", false, "",
 			"application/x-amz-json-1.1", `{"SecretId":"k"}`,
 			400, "MissingAuthenticationTokenException"},
-		{"not sigv4", "POST", "secretsmanager.GetSecretValue", "Bearer x",
+		{"not sigv4", "POST", "secretsmanager.GetSecretValue", false,
+			"Bearer x", "application/x-amz-json-1.1", `{"SecretId":"k"}`,
+			400, "IncompleteSignatureException"},
+		{"no signature", "POST", "secretsmanager.GetSecretValue", false,
+			"AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host",
 			"application/x-amz-json-1.1", `{"SecretId":"k"}`,
 			400, "IncompleteSignatureException"},
-		{"unknown target", "POST", "secretsmanager.ListSecrets", auth,
+		{"short credential", "POST", "secretsmanager.GetSecretValue", false,
+			"AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, " +
+				"Signature=00", "application/x-amz-json-1.1",
+			`{"SecretId":"k"}`, 400, "IncompleteSignatureException"},
+		{"unknown target", "POST", "secretsmanager.ListSecrets", true, "",
 			"application/x-amz-json-1.1", `{}`,
 			400, "UnknownOperationException"},
-		{"wrong method", "GET", "secretsmanager.GetSecretValue", auth,
+		{"wrong method", "GET", "secretsmanager.GetSecretValue", true, "",
 			"", "", 404, "UnknownOperationException"},
-		{"bad JSON", "POST", "secretsmanager.GetSecretValue", auth,
+		{"bad JSON", "POST", "secretsmanager.GetSecretValue", true, "",
 			"application/x-amz-json-1.1", `{"SecretId":`,
 			400, "SerializationException"},
-		{"no id", "POST", "secretsmanager.GetSecretValue", auth,
+		{"no id", "POST", "secretsmanager.GetSecretValue", true, "",
 			"application/x-amz-json-1.1", `{}`,
 			400, "InvalidParameterException"},
-		{"wrong content type", "POST", "secretsmanager.GetSecretValue", auth,
-			"application/json", `{"SecretId":"k"}`,
+		{"wrong content type", "POST", "secretsmanager.GetSecretValue", true,
+			"", "application/json", `{"SecretId":"k"}`,
+			400, "SerializationException"},
+		{"too large", "POST", "secretsmanager.GetSecretValue", true, "",
+			"application/x-amz-json-1.1", strings.Repeat(" ", 65<<10),
 			400, "SerializationException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(t.Context(), tt.method,
-				s.URL()+"/", strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := newRequest(t, s, tt.body)
+			req.Method = tt.method
 			req.Header.Set("X-Amz-Target", tt.target)
 			req.Header.Set("Content-Type", tt.ctype)
+			if tt.signed {
+				sign(t, req, tt.body, s.Credentials(), secretstest.Region,
+					"secretsmanager", time.Now())
+			}
 			if tt.auth != "" {
 				req.Header.Set("Authorization", tt.auth)
 			}
-
-			resp, err := s.AWSConfig().HTTPClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.status {
-				t.Errorf("got status %d, want %d", resp.StatusCode, tt.status)
-			}
-			if got := resp.Header.Get("X-Amzn-ErrorType"); got != tt.code {
-				t.Errorf("got X-Amzn-ErrorType %q, want %q", got, tt.code)
-			}
-			if !strings.Contains(string(body), `"__type":"`+tt.code+`"`) {
-				t.Errorf("got body %s, want __type %s", body, tt.code)
-			}
+			checkAnswer(t, s, req, tt.status, tt.code)
 		})
+	}
+}
+
+func TestSignatures(t *testing.T) {
+	s := secretstest.NewServer()
+	t.Cleanup(s.Close)
+	s.SetString("k", "value")
+	const body = `{"SecretId":"k"}`
+	good := s.Credentials()
+	other := func(f func(*aws.Credentials)) aws.Credentials {
+		c := good
+		f(&c)
+		return c
+	}
+
+	tests := []struct {
+		name    string
+		creds   aws.Credentials
+		region  string
+		service string
+		at      time.Duration // from now
+		change  func(*http.Request)
+		status  int
+		code    string
+	}{
+		{name: "valid", status: 200},
+		{name: "unknown key ID",
+			creds:  other(func(c *aws.Credentials) { c.AccessKeyID = "AKIAX" }),
+			status: 400, code: "UnrecognizedClientException"},
+		{name: "wrong secret key",
+			creds: other(func(c *aws.Credentials) {
+				c.SecretAccessKey += "x"
+			}),
+			status: 400, code: "InvalidSignatureException"},
+		{name: "session token",
+			creds:  other(func(c *aws.Credentials) { c.SessionToken = "t" }),
+			status: 400, code: "UnrecognizedClientException"},
+		{name: "other region", region: "eu-west-1",
+			status: 400, code: "InvalidSignatureException"},
+		{name: "other service", service: "kms",
+			status: 400, code: "InvalidSignatureException"},
+		{name: "expired", at: -6 * time.Minute,
+			status: 400, code: "InvalidSignatureException"},
+		{name: "from the future", at: 6 * time.Minute,
+			status: 400, code: "InvalidSignatureException"},
+		{name: "within the skew", at: -4 * time.Minute, status: 200},
+		{name: "body changed",
+			change: func(r *http.Request) {
+				b := `{"SecretId":"j"}`
+				r.Body = io.NopCloser(strings.NewReader(b))
+			},
+			status: 400, code: "InvalidSignatureException"},
+		{name: "signed header changed",
+			change: func(r *http.Request) {
+				r.Header.Set("Content-Type",
+					"application/x-amz-json-1.1; charset=utf-8")
+			},
+			status: 400, code: "InvalidSignatureException"},
+		{name: "signed header removed",
+			change: func(r *http.Request) { r.Header.Del("X-Amz-Target") },
+			status: 400, code: "UnknownOperationException"},
+		{name: "date removed",
+			change: func(r *http.Request) { r.Header.Del("X-Amz-Date") },
+			status: 400, code: "IncompleteSignatureException"},
+		{name: "date changed",
+			change: func(r *http.Request) {
+				r.Header.Set("X-Amz-Date",
+					time.Now().UTC().Add(time.Second).Format("20060102T150405Z"))
+			},
+			status: 400, code: "InvalidSignatureException"},
+		{name: "signature swapped",
+			change: func(r *http.Request) {
+				h := r.Header.Get("Authorization")
+				i := strings.LastIndex(h, "=")
+				r.Header.Set("Authorization", h[:i+1]+strings.Repeat("0", 64))
+			},
+			status: 400, code: "InvalidSignatureException"},
+		{name: "host not signed",
+			change: func(r *http.Request) {
+				h := r.Header.Get("Authorization")
+				r.Header.Set("Authorization",
+					strings.Replace(h, "host;", "", 1))
+			},
+			status: 400, code: "InvalidSignatureException"},
+		{name: "unsigned header added",
+			change: func(r *http.Request) { r.Header.Set("X-Extra", "1") },
+			status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			creds, region, svc := tt.creds, tt.region, tt.service
+			if creds.AccessKeyID == "" {
+				creds = good
+			}
+			if region == "" {
+				region = secretstest.Region
+			}
+			if svc == "" {
+				svc = "secretsmanager"
+			}
+			req := newRequest(t, s, body)
+			sign(t, req, body, creds, region, svc, time.Now().Add(tt.at))
+			if tt.change != nil {
+				tt.change(req)
+			}
+			checkAnswer(t, s, req, tt.status, tt.code)
+		})
+	}
+}
+
+// TestOwnCredentials checks that each server makes its own credentials and
+// refuses another server's, through the real SDK.
+func TestOwnCredentials(t *testing.T) {
+	a, ca := newClient(t)
+	b, _ := newClient(t)
+	a.SetString("k", "value")
+	if a.Credentials() == b.Credentials() {
+		t.Fatal("two servers share their credentials")
+	}
+	if _, err := get(t.Context(), ca, "k"); err != nil {
+		t.Fatalf("own credentials: %v", err)
+	}
+
+	cfg := a.AWSConfig()
+	cfg.Credentials = b.AWSConfig().Credentials
+	_, err := get(t.Context(), secretsmanager.NewFromConfig(cfg), "k")
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "UnrecognizedClientException" {
+		t.Fatalf("other server's credentials: got %v, "+
+			"want UnrecognizedClientException", err)
+	}
+	if strings.Contains(err.Error(), "value") {
+		t.Errorf("error %q carries the secret", err)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	s := secretstest.NewServer()
+	t.Cleanup(s.Close)
+	c := s.Credentials()
+	want := []string{
+		"AWS_REGION=" + secretstest.Region,
+		"AWS_ACCESS_KEY_ID=" + c.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.URL(),
+	}
+	if got := s.Env(); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// newRequest returns a GetSecretValue request with body, unsigned.
+func newRequest(t *testing.T, s *secretstest.Server, body string,
+) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
+		s.URL()+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	return req
+}
+
+// sign signs req as the SDK does.
+func sign(t *testing.T, req *http.Request, body string,
+	creds aws.Credentials, region, service string, at time.Time,
+) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(body))
+	err := v4.NewSigner().SignHTTP(t.Context(), creds, req,
+		hex.EncodeToString(sum[:]), service, region, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkAnswer sends req and checks the status and error code of the answer.
+func checkAnswer(t *testing.T, s *secretstest.Server, req *http.Request,
+	status int, code string,
+) {
+	t.Helper()
+	resp, err := s.AWSConfig().HTTPClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Errorf("got status %d, want %d: %s", resp.StatusCode, status, body)
+	}
+	if got := resp.Header.Get("X-Amzn-ErrorType"); got != code {
+		t.Errorf("got X-Amzn-ErrorType %q, want %q", got, code)
+	}
+	if code != "" && !strings.Contains(string(body), `"__type":"`+code+`"`) {
+		t.Errorf("got body %s, want __type %s", body, code)
 	}
 }

@@ -136,19 +136,15 @@ func cold(ctx context.Context, o options, dir string, r *report) error {
 
 // functionEnv is the function's environment, pointed at the stand-ins.
 func functionEnv(sm *secretstest.Server, il *ilostest.Server) []string {
-	return []string{
-		config.EnvSecretID + "=" + bench.SecretID,
-		config.EnvAllowedOrigins + "=" + bench.Origin,
-		config.EnvAPIURL + "=" + il.URL(),
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL(),
-		"AWS_ACCESS_KEY_ID=" + secretstest.AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + secretstest.SecretAccessKey,
-		"AWS_REGION=" + secretstest.Region,
+	return append(sm.Env(),
+		config.EnvSecretID+"="+bench.SecretID,
+		config.EnvAllowedOrigins+"="+bench.Origin,
+		config.EnvAPIURL+"="+il.URL(),
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"AWS_LAMBDA_FUNCTION_NAME=ilostoken-bench",
-	}
+	)
 }
 
 // coldStart starts the emulator, times b's first invocation and notes the
