@@ -1,14 +1,11 @@
 package ilostoken_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +20,7 @@ import (
 	"github.com/ilostoken/ilostoken/handler"
 	"github.com/ilostoken/ilostoken/ilos/ilostest"
 	"github.com/ilostoken/ilostoken/internal/logbuf"
+	"github.com/ilostoken/ilostoken/internal/rie"
 	"github.com/ilostoken/ilostoken/secrets/secretstest"
 )
 
@@ -30,14 +28,8 @@ import (
 // AWS Lambda Runtime Interface Emulator pinned in go.mod, with the real AWS
 // SDK pointed at secretstest and the real ilos client at ilostest.
 
-const (
-	emulatorPkg = "github.com/aws/aws-lambda-runtime-interface-emulator/" +
-		"cmd/aws-lambda-rie"
-	invokePath = "/2015-03-31/functions/function/invocations"
-
-	// functionTimeout is the template's Timeout, in seconds.
-	functionTimeout = 10
-)
+// functionTimeout is the template's Timeout, in seconds.
+const functionTimeout = 10
 
 // binaries are the programs the emulator tests run.
 type binaries struct {
@@ -50,153 +42,72 @@ type binaries struct {
 // cannot be built; the bootstrap must always build.
 func buildBinaries(t *testing.T) binaries {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		skipUnlessCI(t, "no go command to build the emulator with")
 	}
 	dir := t.TempDir()
-	b := binaries{
-		bootstrap: filepath.Join(dir, "bootstrap"),
-		emulator:  filepath.Join(dir, "aws-lambda-rie"),
+	bootstrap, err := rie.Build(t.Context(), dir, "bootstrap", "./cmd/lambda")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out, err := goBuild(t, goBin, b.bootstrap, "-tags", "lambda.norpc",
-		"./cmd/lambda"); err != nil {
-		t.Fatalf("build bootstrap: %v\n%s", err, out)
-	}
-	if out, err := goBuild(t, goBin, b.emulator, emulatorPkg); err != nil {
+	emulator, err := rie.BuildEmulator(t.Context(), dir)
+	if err != nil {
 		skipUnlessCI(t, fmt.Sprintf("cannot build the Lambda runtime "+
-			"interface emulator: %v\n%s", err, out))
+			"interface emulator: %v", err))
 	}
-	return b
-}
-
-func goBuild(t *testing.T, goBin, out string, args ...string) ([]byte,
-	error) {
-	t.Helper()
-	args = append([]string{"build", "-trimpath", "-o", out}, args...)
-	cmd := exec.CommandContext(t.Context(), goBin, args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	return cmd.CombinedOutput()
+	return binaries{bootstrap: bootstrap, emulator: emulator}
 }
 
 // emulator is a running emulator with the bootstrap under it.
 type emulator struct {
-	url  string         // the invoke URL
-	out  *logbuf.Buffer // what the emulator and the function printed
-	done chan struct{}
+	*rie.Emulator
+	out *logbuf.Buffer // what the emulator and the function printed
 }
 
-// startEmulator runs the emulator with exactly env as its environment,
-// which it hands on to the function, and waits until it accepts
-// connections. Cleanup kills its process group.
+// startEmulator runs the emulator with env as its environment, which it
+// hands on to the function, and waits until it accepts invocations.
+// Cleanup stops it and the function.
 func startEmulator(t *testing.T, b binaries, env map[string]string) *emulator {
 	t.Helper()
-	apiAddr, rieAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(b.emulator,
-		"--runtime-api-address", apiAddr,
-		"--runtime-interface-emulator-address", rieAddr,
-		b.bootstrap)
-	cmd.Dir = filepath.Dir(b.bootstrap)
+	e := &emulator{out: &logbuf.Buffer{}}
+	var vars []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
+		vars = append(vars, k+"="+env[k])
 	}
-	e := &emulator{
-		url:  "http://" + rieAddr + invokePath,
-		out:  &logbuf.Buffer{},
-		done: make(chan struct{}),
+	var err error
+	e.Emulator, err = rie.Start(t.Context(), rie.Options{
+		Emulator:  b.emulator,
+		Bootstrap: b.bootstrap,
+		Env:       vars,
+		Output:    e.out,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, e.out)
 	}
-	cmd.Stdout, cmd.Stderr = e.out, e.out
-	cmd.WaitDelay = 5 * time.Second
-	ownProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(e.done)
-	}()
 	t.Cleanup(func() {
-		killGroup(cmd)
-		<-e.done
+		e.Stop()
 		if t.Failed() {
 			t.Logf("emulator output:\n%s", e.out)
 		}
 	})
-
-	if err := waitListening(t.Context(), rieAddr, e.done); err != nil {
-		t.Fatalf("emulator on %s: %v\n%s", rieAddr, err, e.out)
-	}
 	return e
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// waitListening polls a connect to addr until it succeeds, exited closes
-// or ten seconds pass.
-func waitListening(ctx context.Context, addr string,
-	exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var d net.Dialer
-	for {
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return conn.Close()
-		}
-		select {
-		case <-exited:
-			return errors.New("the emulator exited before listening")
-		case <-ctx.Done():
-			return fmt.Errorf("not listening: %w", err)
-		case <-tick.C:
-		}
-	}
-}
-
-// invoke sends one event and returns the emulator's status and body.
-func (e *emulator) invoke(t *testing.T, event []byte) (int, []byte) {
+// invoke sends one event and returns the emulator's answer.
+func (e *emulator) invoke(t *testing.T, event []byte) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(),
 		(functionTimeout+20)*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url,
-		bytes.NewReader(event))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("invoke: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("invoke: read: %v", err)
-	}
-	return resp.StatusCode, body
+	return e.Invoke(ctx, event)
 }
 
 // invokeHTTP sends one event and decodes the function's HTTP answer.
 func (e *emulator) invokeHTTP(t *testing.T, event []byte) handler.Response {
 	t.Helper()
-	status, body := e.invoke(t, event)
-	if status != http.StatusOK {
-		t.Fatalf("emulator status: got %d, want 200; body %q", status, body)
+	body, err := e.invoke(t, event)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var resp handler.Response
 	if err := json.Unmarshal(body, &resp); err != nil {
@@ -335,10 +246,11 @@ func TestEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		status, body := e.invoke(t, event)
-		if status != http.StatusBadGateway {
-			t.Errorf("emulator status: got %d, want 502 (init failed); "+
-				"body %q", status, body)
+		_, err = e.invoke(t, event)
+		var se *rie.StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusBadGateway {
+			t.Errorf("emulator answer: got %v, want status 502 "+
+				"(init failed)", err)
 		}
 		out := e.out.String()
 		for _, want := range []string{"start-up failed",

@@ -33,7 +33,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -145,10 +144,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	cmd.Dir = filepath.Dir(opts.Bootstrap)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, opts.Env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
-	}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
@@ -246,8 +242,20 @@ func (e *Emulator) readOutput(r io.ReadCloser, w io.Writer) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
+// StatusError is the error [Emulator.Invoke] returns when the emulator
+// answers with a status other than 200 OK, as it does (502) when the
+// function fails to start.
+type StatusError struct {
+	Status int
+	Body   []byte
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("rie: invoke: status %d: %.200s", e.Status, e.Body)
+}
+
 // Invoke sends payload to the function and returns its answer. An answer
-// other than 200 OK is an error.
+// other than 200 OK is a [*StatusError].
 func (e *Emulator) Invoke(ctx context.Context, payload []byte) ([]byte,
 	error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url,
@@ -265,8 +273,7 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) ([]byte,
 		return nil, fmt.Errorf("rie: read the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("rie: invoke: status %d: %.200s",
-			resp.StatusCode, body)
+		return nil, &StatusError{Status: resp.StatusCode, Body: body}
 	}
 	return body, nil
 }
@@ -402,9 +409,9 @@ func (e *Emulator) Stop() {
 	e.stopOnce.Do(func() {
 		kids, _ := children(e.cmd.Process.Pid)
 		for _, pid := range kids {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			killGroup(pid)
 		}
-		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(e.cmd.Process.Pid)
 		deadline := time.After(stopTimeout)
 		select {
 		case <-e.done:

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ilostoken/ilostoken/internal/logbuf"
 	"github.com/ilostoken/ilostoken/internal/rie"
 )
 
@@ -35,7 +36,7 @@ func tools(t *testing.T) (emulator, bootstrap string) {
 
 func TestEmulatorRunsBootstrap(t *testing.T) {
 	emulator, bootstrap := tools(t)
-	var out syncWriter
+	var out logbuf.Buffer
 	e, err := rie.Start(t.Context(), rie.Options{
 		Emulator:  emulator,
 		Bootstrap: bootstrap,

@@ -1,0 +1,14 @@
+//go:build unix && !linux
+
+package rie
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// ownProcessGroup starts cmd in a process group of its own, so that
+// [killGroup] ends it with the children it starts.
+func ownProcessGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
