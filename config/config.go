@@ -131,15 +131,11 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		msg := fmt.Sprintf(format, args...)
 		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
 	}
-	// failed records err under name, one line for each error it joins.
-	failed := func(name string, err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				errs = append(errs, fmt.Errorf("%s: %w", name, e))
-			}
-			return
+	// failed records each of problems under name, one line each.
+	failed := func(name string, problems ...error) {
+		for _, e := range problems {
+			errs = append(errs, fmt.Errorf("%s: %w", name, e))
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	cfg := Config{
 		KeyType:          DefaultKeyType,
@@ -163,16 +159,15 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		cfg.KeyType = t
 	}
 
-	origins, err := ParseOrigins(get(EnvAllowedOrigins))
-	if err != nil {
-		failed(EnvAllowedOrigins, err)
-	}
+	origins, problems := parseOrigins(get(EnvAllowedOrigins))
+	failed(EnvAllowedOrigins, problems...)
 	cfg.AllowedOrigins = origins
 
 	rawURL := get(EnvAPIURL)
 	if rawURL == "" {
 		rawURL = ilos.DefaultBaseURL
 	}
+	var err error
 	cfg.APIURL, err = ilos.ParseBaseURL(rawURL)
 	if err != nil {
 		failed(EnvAPIURL, err)
@@ -185,10 +180,8 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 
-	cfg.ClientOptions, err = parseClientOptions(get(EnvClientOptions))
-	if err != nil {
-		failed(EnvClientOptions, err)
-	}
+	cfg.ClientOptions, problems = parseClientOptions(get(EnvClientOptions))
+	failed(EnvClientOptions, problems...)
 
 	if v := get(EnvSecretCacheTTL); v != "" {
 		cfg.SecretCacheTTL, err = parseDuration(v,
@@ -229,8 +222,15 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 // lowercased, as browsers send them; a default port is dropped. The value
 // [Wildcard] alone allows every origin.
 func ParseOrigins(s string) ([]string, error) {
+	origins, problems := parseOrigins(s)
+	return origins, errors.Join(problems...)
+}
+
+// parseOrigins is [ParseOrigins] with one error for each problem.
+func parseOrigins(s string) ([]string, []error) {
+	errRequired := errors.New("required: a comma-separated list of origins")
 	if strings.TrimSpace(s) == "" {
-		return nil, errors.New("required: a comma-separated list of origins")
+		return nil, []error{errRequired}
 	}
 	if strings.TrimSpace(s) == Wildcard {
 		return []string{Wildcard}, nil
@@ -252,10 +252,10 @@ func ParseOrigins(s string) ([]string, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	if len(out) == 0 {
-		return nil, errors.New("required: a comma-separated list of origins")
+		return nil, []error{errRequired}
 	}
 	return out, nil
 }
@@ -266,17 +266,28 @@ func parseOrigin(s string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Opaque != "" {
+		if strings.Contains(s, "@") {
+			// It may hold a password: do not repeat it.
+			s = "an entry with user info"
+		}
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com",
 			s)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%q: an origin has no user info", u.Redacted())
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return "", fmt.Errorf("%q: scheme must be https or http", s)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") ||
+	if (u.Path != "" && u.Path != "/") ||
 		u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return "", fmt.Errorf("%q: an origin has no path, query or user", s)
+		return "", fmt.Errorf("%q: an origin has no path or query", s)
 	}
 	host := strings.ToLower(u.Hostname())
+	if strings.ContainsFunc(host, func(r rune) bool { return r > '~' }) {
+		return "", fmt.Errorf("%q: write the host in its ASCII form "+
+			"(xn--…), as browsers send it", s)
+	}
 	port := u.Port()
 	if (u.Scheme == "https" && port == "443") ||
 		(u.Scheme == "http" && port == "80") {
@@ -292,7 +303,7 @@ func parseOrigin(s string) (string, error) {
 	return origin, nil
 }
 
-func parseClientOptions(s string) ([]string, error) {
+func parseClientOptions(s string) ([]string, []error) {
 	var out []string
 	var errs []error
 	for name := range strings.SplitSeq(s, ",") {
@@ -311,7 +322,7 @@ func parseClientOptions(s string) ([]string, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return out, nil
 }

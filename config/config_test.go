@@ -196,3 +196,65 @@ func TestParseReportsEveryBadListEntry(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMalformedTokenOptionsIsOneLine(t *testing.T) {
+	env := minimal()
+	env[config.EnvTokenOptions] = `{"service_name":`
+	_, err := config.Parse(lookup(env))
+	if err == nil {
+		t.Fatal("Parse accepted truncated JSON")
+	}
+	if n := strings.Count(err.Error(), config.EnvTokenOptions); n != 1 {
+		t.Errorf("got %d lines about %s, want 1:\n%v", n,
+			config.EnvTokenOptions, err)
+	}
+	const want = "ILOS_TOKEN_OPTIONS: ilos: invalid option: " +
+		"malformed JSON: unexpected EOF"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("got %q, want it to contain %q", err, want)
+	}
+}
+
+func TestParseNeverEchoesURLPasswords(t *testing.T) {
+	tests := []struct {
+		name, variable, value, secret string
+	}{
+		{"api url, password in the port", config.EnvAPIURL,
+			"https://u:s3cr3t@api.example:s3cr3t", "s3cr3t"},
+		{"api url, slash in the password", config.EnvAPIURL,
+			"https://user:pa/s3cr3t@api.example", "pa"},
+		{"origin with user info", config.EnvAllowedOrigins,
+			"https://user:s3cr3t@app.example.com", "s3cr3t"},
+		{"malformed origin with user info", config.EnvAllowedOrigins,
+			"https://user:s3cr3t@app.example.com:x", "s3cr3t"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := minimal()
+			env[tt.variable] = tt.value
+			_, err := config.Parse(lookup(env))
+			if err == nil {
+				t.Fatal("Parse accepted the configuration")
+			}
+			if !strings.Contains(err.Error(), tt.variable) {
+				t.Errorf("error %q does not name %s", err, tt.variable)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("error repeats the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseRefusesUnicodeOriginHosts(t *testing.T) {
+	env := minimal()
+	env[config.EnvAllowedOrigins] = "https://bücher.example"
+	_, err := config.Parse(lookup(env))
+	if err == nil || !strings.Contains(err.Error(), "xn--") {
+		t.Fatalf("got %v, want an error asking for the xn-- form", err)
+	}
+	env[config.EnvAllowedOrigins] = "https://xn--bcher-kva.example"
+	if _, err := config.Parse(lookup(env)); err != nil {
+		t.Errorf("the ASCII form: %v", err)
+	}
+}

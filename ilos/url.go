@@ -43,12 +43,15 @@ func parseWebURL(s string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		// A *url.Error repeats the whole URL: keep only its cause.
+		// A *url.Error repeats the whole URL, and its cause quotes the
+		// part at fault ("invalid port \":pw\" after host"), which may be
+		// a password: keep only the words before the quote.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, errors.New("malformed: " + err.Error())
+		why, _, _ := strings.Cut(err.Error(), `"`)
+		return nil, errors.New("malformed: " + strings.TrimSpace(why))
 	}
 	switch {
 	case u.Scheme == "" || u.Opaque != "":
