@@ -59,6 +59,9 @@ var (
 	errBadEvent     = errors.New("malformed event")
 	errBodyTooLarge = errors.New("body too large")
 	errBadBase64    = errors.New("body is not valid base64")
+
+	// errBodyUnreadable is the local server's: the body broke off.
+	errBodyUnreadable = errors.New("body could not be read")
 )
 
 // decodeEvent turns a raw Lambda event into a request. The request's header

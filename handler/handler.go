@@ -170,7 +170,16 @@ func New(cfg Config) (*Handler, error) {
 // failure becomes an HTTP response, so that API Gateway never answers
 // without CORS headers. It is the function [lambda.Start] runs.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (
-	resp Response, _ error) {
+	Response, error) {
+	return h.handle(ctx, func() (*request, error) {
+		return decodeEvent(raw)
+	}), nil
+}
+
+// handle answers the request that decode gives, logs it and keeps any
+// panic in.
+func (h *Handler) handle(ctx context.Context,
+	decode func() (*request, error)) (resp Response) {
 	x := &exchange{start: h.now(), before: h.meter.snapshot()}
 	defer func() {
 		if p := recover(); p != nil {
@@ -179,7 +188,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (
 		}
 		h.logExchange(ctx, x, resp.StatusCode)
 	}()
-	return h.serve(ctx, raw, x), nil
+	return h.serve(ctx, decode, x)
 }
 
 // exchange gathers what one request did, for its log line.
@@ -203,9 +212,9 @@ type exchange struct {
 	ilosCalled    bool
 }
 
-func (h *Handler) serve(ctx context.Context, raw []byte,
-	x *exchange) Response {
-	req, err := decodeEvent(raw)
+func (h *Handler) serve(ctx context.Context,
+	decode func() (*request, error), x *exchange) Response {
+	req, err := decode()
 	x.req = req
 	x.requestID = requestID(ctx, req)
 	if req == nil {
@@ -231,6 +240,9 @@ func (h *Handler) serve(ctx context.Context, raw []byte,
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return h.fail(x, errTooLarge)
+	case errors.Is(err, errBodyUnreadable):
+		x.err = err
+		return h.fail(x, errInvalidEvent)
 	case err != nil:
 		x.err = err
 		return h.fail(x, errInvalidBody)

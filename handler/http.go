@@ -3,6 +3,7 @@ package handler
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,21 +20,24 @@ import (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read one byte past the limit so that Handle sees an oversized body
 	// and answers 413 itself.
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		// A body that breaks off (a bad chunk, a dropped connection) gets
-		// the same JSON error as any unreadable request.
-		x := &exchange{start: h.now(), requestID: newRequestID(), err: err}
-		resp := h.fail(x, errInvalidEvent)
-		h.logExchange(r.Context(), x, resp.StatusCode)
-		writeResponse(w, resp)
-		return
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if readErr != nil {
+		body = nil
 	}
 
 	// Every field of the event is a string, a number or a string map, so
 	// Marshal cannot fail.
 	raw, _ := json.Marshal(httpEvent(r, body))
-	resp, _ := h.Handle(r.Context(), raw)
+	resp := h.handle(r.Context(), func() (*request, error) {
+		req, err := decodeEvent(raw)
+		if req != nil && readErr != nil {
+			// A body that breaks off (a bad chunk, a dropped connection)
+			// is answered like any unreadable request, after the same
+			// origin, path and method checks.
+			err = fmt.Errorf("%w: %w", errBodyUnreadable, readErr)
+		}
+		return req, err
+	})
 	writeResponse(w, resp)
 }
 
@@ -67,7 +71,7 @@ func httpEvent(r *http.Request,
 	return events.APIGatewayV2HTTPRequest{
 		Version:         "2.0",
 		RouteKey:        "$default",
-		RawPath:         r.URL.Path,
+		RawPath:         r.URL.EscapedPath(),
 		RawQueryString:  r.URL.RawQuery,
 		Headers:         headers,
 		Body:            base64.StdEncoding.EncodeToString(body),

@@ -16,12 +16,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -159,7 +161,7 @@ func start(ctx context.Context, addr string,
 	if stand.ilos != nil {
 		notes = append(notes, "Running on the built-in demo, as "+
 			"ILOS_SECRET_ID is unset: in-process Secrets Manager and "+
-			"ilos, a generated key (ILOS_API_URL is not used).")
+			"ilos, and a generated key.")
 	}
 	if !slices.Contains(cfg.AllowedOrigins, base) &&
 		!slices.Contains(cfg.AllowedOrigins, config.Wildcard) {
@@ -178,17 +180,32 @@ func start(ctx context.Context, addr string,
 	}, nil
 }
 
-// routes sends the token route, and every request but a GET or HEAD, to
-// the function, as API Gateway would, and the rest to the example page.
+// routes sends a GET or HEAD of the example page's files to the page, and
+// every other request to the function, which answers it as behind a
+// catch-all route: an origin check, then 404 or 405 in its own JSON.
 func routes(fn, page http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == handler.DefaultPath ||
-			(r.Method != http.MethodGet && r.Method != http.MethodHead) {
-			fn.ServeHTTP(w, r)
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			isPageFile(r.URL.Path) {
+			page.ServeHTTP(w, r)
 			return
 		}
-		page.ServeHTTP(w, r)
+		fn.ServeHTTP(w, r)
 	})
+}
+
+// isPageFile reports whether path names the example page or one of its
+// files.
+func isPageFile(path string) bool {
+	name, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return false
+	}
+	if name == "" {
+		return true
+	}
+	_, err := fs.Stat(web.FS(), name)
+	return err == nil
 }
 
 // listen opens addr, which must be a loopback address: the local server
@@ -232,9 +249,17 @@ func settings(ctx context.Context, origins string,
 // demo starts the in-process Secrets Manager and ilos, stores a fresh demo
 // key in the one and registers it with the other. Origins are the allowed
 // origins unless the environment sets them; it may set every variable but
-// ILOS_SECRET_ID and ILOS_API_URL.
+// ILOS_SECRET_ID and ILOS_API_URL, and setting ILOS_API_URL alone is a
+// mistake it refuses: a real ilos needs a real key.
 func demo(origins string, lookup func(string) (string, bool)) (
 	config.Config, aws.Config, standIns, func(), error) {
+	if v, _ := lookup(config.EnvAPIURL); strings.TrimSpace(v) != "" {
+		return config.Config{}, aws.Config{}, standIns{}, nil,
+			fmt.Errorf("invalid configuration: %s is set but %s is not: "+
+				"set %s to use that ilos with your key, or unset %s "+
+				"for the built-in demo", config.EnvAPIURL,
+				config.EnvSecretID, config.EnvSecretID, config.EnvAPIURL)
+	}
 	key := rand.Text()
 	value, err := json.Marshal(map[string]string{
 		"organization": key,
