@@ -344,10 +344,14 @@ func TestHostileBodies(t *testing.T) {
 					[]byte("{\"video_title\":\"a\xffb\"}"))),
 				"isBase64Encoded", true),
 			status: 400, code: unreadable},
-		// encoding/json decodes a lone surrogate as U+FFFD, which is
-		// valid text: ilos gets a harmless replacement character.
+		// encoding/json decodes a lone surrogate as U+FFFD: the title
+		// would not be what the page meant, so it is refused.
 		{name: "lone surrogate", ev: httpAPIEvent(req{origin: appOrigin,
-			body: `{"video_title":"a\ud800b"}`}), status: 200},
+			body: `{"video_title":"a\ud800b"}`}), status: 400,
+			code: invalid},
+		{name: "right-to-left override", ev: httpAPIEvent(req{
+			origin: appOrigin, body: `{"video_title":"a\u202eb"}`}),
+			status: 400, code: invalid},
 		refused("byte order mark", "\ufeff{\"video_title\":\"a\"}",
 			unreadable),
 		refused("JSON null", `null`, unreadable),

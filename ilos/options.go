@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/url"
 	"slices"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -298,10 +297,29 @@ func checkString(s string) error {
 	if !utf8.ValidString(s) {
 		return errors.New("not UTF-8")
 	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return errors.New("has control characters")
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return errors.New("has control characters")
+		case isBidiControl(r):
+			return errors.New("has bidirectional embedding, override " +
+				"or isolate characters")
+		case r == utf8.RuneError:
+			// JSON decoding puts U+FFFD where the text had a lone
+			// surrogate ("\ud800"): the text is not what was meant.
+			return errors.New("has U+FFFD, the mark of text that " +
+				"could not be decoded")
+		}
 	}
 	return nil
+}
+
+// isBidiControl reports whether r is one of the bidirectional embedding,
+// override or isolate controls (U+202A to U+202E, U+2066 to U+2069), which
+// can make a title display in another order than it reads. The marks
+// U+200E, U+200F and U+061C, which right-to-left text uses, are allowed.
+func isBidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // encode adds the options to a form in the encoding PHP-style servers
