@@ -120,7 +120,8 @@ type Config struct {
 // Parse reads the configuration through lookup, which reports a variable's
 // value and whether it is set (os.LookupEnv, or a map in tests). Unset and
 // empty variables are treated alike. The error joins one error per missing
-// or invalid variable, each naming it.
+// or invalid variable, and per bad entry of a list variable, each naming
+// the variable.
 func Parse(lookup func(string) (string, bool)) (Config, error) {
 	get := func(name string) string {
 		v, _ := lookup(name)
@@ -264,17 +265,16 @@ func parseOrigin(s string) (string, error) {
 	if s == Wildcard {
 		return "", errors.New(`"*" is allowed only as the whole value`)
 	}
+	if strings.Contains(s, "@") {
+		// An origin never holds "@"; what does may hold a password, in
+		// whatever part url.Parse would put it, so it is not repeated.
+		return "", errors.New("an entry holds user info (\"@\"), " +
+			"which an origin never has")
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		if strings.Contains(s, "@") {
-			// It may hold a password: do not repeat it.
-			s = "an entry with user info"
-		}
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com",
 			s)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("%q: an origin has no user info", u.Redacted())
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return "", fmt.Errorf("%q: scheme must be https or http", s)

@@ -59,10 +59,11 @@ var (
 	errBadEvent     = errors.New("malformed event")
 	errBodyTooLarge = errors.New("body too large")
 	errBadBase64    = errors.New("body is not valid base64")
-
-	// errBodyUnreadable is the local server's: the body broke off.
-	errBodyUnreadable = errors.New("body could not be read")
 )
+
+// errBodyUnreadable is the local server's error for a body that broke off
+// before its end ([Handler.ServeHTTP]).
+var errBodyUnreadable = errors.New("body could not be read")
 
 // decodeEvent turns a raw Lambda event into a request. The request's header
 // and request ID are filled even when the body is refused, so that the

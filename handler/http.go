@@ -14,12 +14,12 @@ import (
 )
 
 // ServeHTTP serves the handler over plain HTTP, as `sam local start-api`
-// does: it turns the request into an HTTP API payload 2.0 event, passes it
-// to [Handler.Handle] and writes the answer back. The local server and the
+// does: it turns the request into an HTTP API payload 2.0 event, answers
+// it as [Handler.Handle] would and writes the answer back. The local server and the
 // browser tests use it, so what they exercise is the Lambda path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Read one byte past the limit so that Handle sees an oversized body
-	// and answers 413 itself.
+	// Read one byte past the limit so that the handler sees an oversized
+	// body and answers 413 itself.
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if readErr != nil {
 		body = nil
@@ -71,7 +71,7 @@ func httpEvent(r *http.Request,
 	return events.APIGatewayV2HTTPRequest{
 		Version:         "2.0",
 		RouteKey:        "$default",
-		RawPath:         r.URL.EscapedPath(),
+		RawPath:         r.URL.Path, // HTTP APIs send it decoded
 		RawQueryString:  r.URL.RawQuery,
 		Headers:         headers,
 		Body:            base64.StdEncoding.EncodeToString(body),

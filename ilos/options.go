@@ -43,9 +43,9 @@ const (
 //     passes back to the webhook. Keys are 1 to 64 characters of
 //     [A-Za-z0-9_-]; at most [MaxExtras] entries.
 //
-// Strings hold at most [MaxOptionBytes] bytes of UTF-8 and no control
-// characters, bidirectional embedding, override or isolate controls, or
-// U+FFFD.
+// Strings hold at most [MaxOptionBytes] bytes of UTF-8, with no control
+// characters, no bidirectional embedding, override or isolate controls
+// and no U+FFFD.
 // An absent field leaves ilos's default; api_key is never an option, and
 // the deprecated record_single_video is refused. A nil Options is empty.
 // [ParseOptions] builds a valid one from JSON; Options from several

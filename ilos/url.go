@@ -11,10 +11,15 @@ import (
 // ParseBaseURL parses and checks the base URL of the ilos API, as given by
 // the operator. It must be absolute https, except that plain http is allowed
 // on a loopback host (127.0.0.0/8, ::1 or "localhost") for local runs. User
-// info, a query and a fragment are refused; a path prefix is kept, without
-// its trailing slash. Errors never repeat the URL, which could carry a
+// info ("@" anywhere), a query and a fragment are refused; a path prefix is
+// kept, without its trailing slash. Errors never repeat the URL, which could carry a
 // password.
 func ParseBaseURL(s string) (*url.URL, error) {
+	if strings.Contains(s, "@") {
+		// "https://user:443/pw@host" parses with the password in the
+		// path, which errors and logs would then show.
+		return nil, errors.New("ilos: base URL: has user info")
+	}
 	u, err := parseWebURL(s)
 	if err != nil {
 		return nil, fmt.Errorf("ilos: base URL: %w", err)
@@ -50,8 +55,12 @@ func parseWebURL(s string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		why, _, _ := strings.Cut(err.Error(), `"`)
-		return nil, errors.New("malformed: " + strings.TrimSpace(why))
+		why := err.Error()
+		if i := strings.IndexAny(why, `"(`); i >= 0 {
+			why = why[:i]
+		}
+		why = strings.TrimSuffix(strings.TrimSpace(why), ":")
+		return nil, errors.New("malformed: " + why)
 	}
 	switch {
 	case u.Scheme == "" || u.Opaque != "":

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -232,7 +233,7 @@ func listen(addr string) (net.Listener, error) {
 func settings(ctx context.Context, origins string,
 	lookup func(string) (string, bool), logger *slog.Logger) (config.Config,
 	aws.Config, standIns, func(), error) {
-	if v, _ := lookup(config.EnvSecretID); v != "" {
+	if v, _ := lookup(config.EnvSecretID); strings.TrimSpace(v) != "" {
 		cfg, err := config.Parse(lookup)
 		if err != nil {
 			return config.Config{}, aws.Config{}, standIns{}, nil, err
@@ -253,12 +254,12 @@ func settings(ctx context.Context, origins string,
 // mistake it refuses: a real ilos needs a real key.
 func demo(origins string, lookup func(string) (string, bool)) (
 	config.Config, aws.Config, standIns, func(), error) {
+	var problems []error
 	if v, _ := lookup(config.EnvAPIURL); strings.TrimSpace(v) != "" {
-		return config.Config{}, aws.Config{}, standIns{}, nil,
-			fmt.Errorf("invalid configuration: %s is set but %s is not: "+
-				"set %s to use that ilos with your key, or unset %s "+
-				"for the built-in demo", config.EnvAPIURL,
-				config.EnvSecretID, config.EnvSecretID, config.EnvAPIURL)
+		problems = append(problems, fmt.Errorf("%s: set, but %s is not: "+
+			"set %s to use that ilos with your key, or unset %s for the "+
+			"built-in demo", config.EnvAPIURL, config.EnvSecretID,
+			config.EnvSecretID, config.EnvAPIURL))
 	}
 	key := rand.Text()
 	value, err := json.Marshal(map[string]string{
@@ -294,8 +295,12 @@ func demo(origins string, lookup func(string) (string, bool)) (
 		return v, ok
 	})
 	if err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
 		cleanup()
-		return config.Config{}, aws.Config{}, standIns{}, nil, err
+		return config.Config{}, aws.Config{}, standIns{}, nil,
+			errors.Join(problems...)
 	}
 	return cfg, stand.secrets.AWSConfig(), stand, cleanup, nil
 }
