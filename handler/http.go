@@ -15,8 +15,9 @@ import (
 
 // ServeHTTP serves the handler over plain HTTP, as `sam local start-api`
 // does: it turns the request into an HTTP API payload 2.0 event, answers
-// it as [Handler.Handle] would and writes the answer back. The local server and the
-// browser tests use it, so what they exercise is the Lambda path.
+// it as [Handler.Handle] would and writes the answer back. The local
+// server and the browser tests use it, so what they exercise is the Lambda
+// path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read one byte past the limit so that the handler sees an oversized
 	// body and answers 413 itself.

@@ -321,7 +321,8 @@ func checkString(s string) error {
 // can make a title display in another order than it reads. The marks
 // U+200E, U+200F and U+061C, which right-to-left text uses, are allowed.
 func isBidiControl(r rune) bool {
-	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+	return (r >= '\u202A' && r <= '\u202E') ||
+		(r >= '\u2066' && r <= '\u2069')
 }
 
 // encode adds the options to a form in the encoding PHP-style servers
